@@ -1,0 +1,1 @@
+"""The ``pledge`` command: thin adapters that parse arguments, call one core function, print."""

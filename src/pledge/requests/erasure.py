@@ -1,0 +1,326 @@
+"""Erasure: one collection at a time, children before parents.
+
+Each collection's erasure is one transaction on its database: read the rows (by the primary
+keys the first walk found, locked), delete those whose rows go, rewrite the fields of the rest.
+A row asked to be deleted that other rows still reference (a kept invoice, a table missing from
+the datamap) is not deleted — its fields are erased instead and the report says why — so no
+foreign key is ever broken and nothing held by law disappears through a cascade.
+
+Every rewrite is a fixed point (see :mod:`pledge.requests.strategies`), so a step run again after
+a crash finds nothing left to change. The verification pass that follows is
+:mod:`pledge.requests.erasure_check`.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+from pledge.connectors.base import NO_MATCH, Connector, Row, RowChange, Session, coerce
+from pledge.datamap.model import CollectionRef
+from pledge.requests.plan import PlanNode, TraversalPlan
+from pledge.requests.strategies import CollectionErasure, FieldAction, erased_value, mask_seed
+from pledge.requests.traverse import jsonable
+
+__all__ = [
+    "apply_nested",
+    "erase_collection",
+    "erase_order",
+    "keys_of",
+    "norm_key",
+    "parse_doc",
+    "read_by_keys",
+]
+
+_LISTED = 100  # rows listed one by one in a step's result; beyond that, counted
+
+
+def erase_order(plan: TraversalPlan) -> list[PlanNode]:
+    """Children before parents (live foreign keys), ``erase_after`` honoured, else deepest first."""
+    nodes = list(plan.nodes)
+    position = {n.ref: i for i, n in enumerate(nodes)}
+    by_table = {(n.ref[0], n.table.name): n for n in nodes}
+    before: dict[CollectionRef, set[CollectionRef]] = {n.ref: set() for n in nodes}
+    for node in nodes:
+        for fk in node.table.foreign_keys:
+            parent = by_table.get((node.ref[0], fk.target))
+            if parent is not None and parent.ref != node.ref:
+                before[parent.ref].add(node.ref)  # the child goes first
+        for ref in node.collection.erase_after:
+            if ref in before and ref != node.ref:
+                before[node.ref].add(ref)
+    waiting = {ref: set(deps) for ref, deps in before.items()}
+    ready = [(-position[r], r) for r, deps in waiting.items() if not deps]
+    heapq.heapify(ready)
+    order: list[CollectionRef] = []
+    while len(order) < len(nodes):
+        if not ready:  # a cycle of foreign keys: break it at the deepest collection left
+            rest = max((r for r in waiting if r not in order), key=lambda r: position[r])
+            waiting[rest] = set()
+            heapq.heappush(ready, (-position[rest], rest))
+        _, ref = heapq.heappop(ready)
+        if ref in order:
+            continue
+        order.append(ref)
+        for other, deps in waiting.items():
+            if ref in deps:
+                deps.discard(ref)
+                if not deps and other not in order:
+                    heapq.heappush(ready, (-position[other], other))
+    return [nodes[position[r]] for r in order]
+
+
+def keys_of(node: PlanNode, rows: Sequence[Row]) -> list[list[Any]]:
+    return [[jsonable(row.get(c)) for c in node.key] for row in rows]
+
+
+def norm_key(key: Sequence[Any]) -> tuple[Any, ...]:
+    """A key comparable whether it came from the database or back from JSON (cheap for the
+    usual integer and text keys)."""
+    return tuple(v if type(v) in (int, str) else str(jsonable(v)) for v in key)
+
+
+def read_by_keys(
+    session: Session,
+    node: PlanNode,
+    keys: Sequence[Sequence[Any]],
+    *,
+    lock: bool = False,
+    columns: Sequence[str] | None = None,
+) -> list[Row]:
+    """The rows of ``node`` with these primary keys (as found earlier, possibly JSON-decoded):
+    ``columns`` (always with the key), else every mapped column."""
+    if not keys or not node.key:
+        return []
+    selected = node.columns if columns is None else list(dict.fromkeys([*node.key, *columns]))
+    rows = session.read(node.table.name, selected, node.key[0], [k[0] for k in keys], lock=lock)
+    if len(node.key) == 1:
+        return rows
+    wanted = {norm_key(k) for k in keys}
+    return [r for r in rows if norm_key([r.get(c) for c in node.key]) in wanted]
+
+
+# --- one collection ------------------------------------------------------------------------------
+
+
+def parse_doc(value: Any) -> tuple[Any, bool]:
+    if isinstance(value, str):
+        try:
+            return json.loads(value), True
+        except ValueError:
+            return None, True
+    return value, False
+
+
+def apply_nested(doc: Any, path: Sequence[str], trail: list[Any], change: Any) -> bool:
+    """Apply ``change(value, trail)`` at ``path`` inside a JSON document (lists: every element)."""
+    if isinstance(doc, list):
+        changed = False
+        for i, item in enumerate(doc):  # every element, no short cut
+            changed |= apply_nested(item, path, [*trail, i], change)
+        return changed
+    if not isinstance(doc, dict) or not path or path[0] not in doc:
+        return False
+    if len(path) == 1:
+        new = change(doc[path[0]], [*trail, path[0]])
+        if new is not doc[path[0]] and new != doc[path[0]]:
+            doc[path[0]] = new
+            return True
+        return False
+    return apply_nested(doc[path[0]], path[1:], [*trail, path[0]], change)
+
+
+def row_changes(
+    node: PlanNode, actions: Sequence[FieldAction], row: Row, *, hash_key: bytes | None
+) -> dict[str, Any]:
+    key = [row.get(c) for c in node.key]
+    changes: dict[str, Any] = {}
+    docs: dict[str, tuple[Any, bool, bool]] = {}
+    for action in actions:
+        if action.strategy in ("keep", "delete_row"):
+            continue
+        column = action.path[0]
+        length = node.table.columns[column].length
+        if len(action.path) == 1:
+            current = row.get(column)
+            seed = mask_seed(node.collection, action.path, key)
+            new = erased_value(action, current, seed, hash_key=hash_key, length=length)
+            if new is not current and (type(new) is not type(current) or new != current):
+                changes[column] = new
+            continue
+        doc, was_text, dirty = docs.get(column) or (*parse_doc(row.get(column)), False)
+
+        def change(value: Any, trail: list[Any], action: FieldAction = action) -> Any:
+            if isinstance(value, list) and action.strategy != "null":  # string[]: each element
+                return [change(item, [*trail, i]) for i, item in enumerate(value)]
+            seed = mask_seed(node.collection, [str(t) for t in trail], key)
+            return erased_value(action, value, seed, hash_key=hash_key, length=None)
+
+        dirty |= apply_nested(doc, action.path[1:], [column], change)
+        docs[column] = (doc, was_text, dirty)
+    for column, (doc, was_text, dirty) in docs.items():
+        if dirty:
+            changes[column] = json.dumps(doc, ensure_ascii=False, sort_keys=True) if was_text else doc
+    return changes
+
+
+def _still_referenced(session: Session, node: PlanNode, rows: Sequence[Row]) -> dict[tuple[Any, ...], str]:
+    """Rows other rows still point at (by a live foreign key), with the referencing table."""
+    blocked: dict[tuple[Any, ...], str] = {}
+    doomed = {norm_key([r.get(c) for c in node.key]) for r in rows}
+    for fk in node.table.referenced_by:
+        targets = [r.get(fk.target_columns[0]) for r in rows if r.get(fk.target_columns[0]) is not None]
+        if not targets:
+            continue
+        columns = list(fk.columns)
+        if fk.table == node.table.name:
+            columns += list(node.key)
+        children = session.read(fk.table, columns, fk.columns[0], targets)
+        if fk.table == node.table.name:  # a row pointing at another row deleted with it is fine
+            children = [c for c in children if norm_key([c.get(k) for k in node.key]) not in doomed]
+        pointed = {norm_key([c.get(col) for col in fk.columns]) for c in children}
+        for row in rows:
+            if norm_key([row.get(col) for col in fk.target_columns]) in pointed:
+                blocked.setdefault(norm_key([row.get(c) for c in node.key]), fk.table)
+    return blocked
+
+
+def erase_collection(
+    node: PlanNode,
+    erasure: CollectionErasure,
+    connector: Connector,
+    keys: Sequence[Sequence[Any]],
+    *,
+    hash_key: bytes | None,
+    dry_run: bool = False,
+) -> dict[str, Any]:
+    """Erase this collection's rows named by ``keys``; returns counts and the rows kept (by key)."""
+    fallback = [replace(a, strategy=a.fallback) if a.strategy == "delete_row" else a for a in erasure.actions]
+    result: dict[str, Any] = {"collection": node.name, "dry_run": dry_run}
+    with connector.session(write=not dry_run) as session:
+        if erasure.delete_row and not dry_run and _keys_suffice(node):
+            # Deleting needs no values: name the rows by their keys, read only those kept.
+            return _delete_by_keys(node, erasure, session, keys, fallback, hash_key, result)
+        rows = read_by_keys(session, node, keys, lock=not dry_run, columns=_written_columns(node, erasure))
+        result["found"] = len(rows)
+        kept: list[dict[str, Any]] = []
+        to_update = rows
+        deleted = 0
+        if erasure.delete_row and rows:
+            blocked = _still_referenced(session, node, rows)
+            doomed = [r for r in rows if norm_key([r.get(c) for c in node.key]) not in blocked]
+            to_update = [r for r in rows if norm_key([r.get(c) for c in node.key]) in blocked]
+            for row in to_update:
+                child = blocked[norm_key([row.get(c) for c in node.key])]
+                kept.append(
+                    {
+                        "key": [jsonable(row.get(c)) for c in node.key],
+                        "reason": f"still referenced by rows of '{child}' (kept, or not in the datamap): "
+                        "its fields are erased instead of deleting the row",
+                    }
+                )
+            if doomed and not dry_run:
+                deleted = session.delete(
+                    node.table.name, node.key, [tuple(r.get(c) for c in node.key) for r in doomed]
+                )
+            elif doomed:
+                deleted = len(doomed)
+        actions = fallback if erasure.delete_row else list(erasure.actions)
+        changes = []
+        for row in to_update:
+            values = row_changes(node, actions, row, hash_key=hash_key)
+            if values:
+                changes.append(RowChange(tuple(row.get(c) for c in node.key), values))
+        updated = len(changes)
+        if changes and not dry_run:
+            updated = session.update(node.table.name, node.key, changes)
+    result.update(deleted=deleted, updated=updated, kept_rows=kept[:_LISTED], kept_row_count=len(kept))
+    return result
+
+
+def _written_columns(node: PlanNode, erasure: CollectionErasure) -> list[str]:
+    """What erasing reads of each row: the columns it rewrites, and those other rows point at
+    (only they decide whether a row can go). Not the rest: 10,000 rows of timestamps decoded
+    for nothing cost more than the read itself."""
+    columns = [a.path[0] for a in erasure.actions if a.strategy != "keep"]
+    columns += [c for fk in node.table.referenced_by for c in fk.target_columns]
+    return list(dict.fromkeys(columns))
+
+
+def _keys_suffice(node: PlanNode) -> bool:
+    """True when every foreign key pointing here targets the primary key (the usual case)."""
+    return bool(node.key) and all(set(fk.target_columns) <= set(node.key) for fk in node.table.referenced_by)
+
+
+def _cascades(node: PlanNode) -> bool:
+    """Would deleting here change other rows through ``ON DELETE CASCADE / SET NULL``?"""
+    return any(
+        (fk.on_delete or "NO ACTION").upper() not in ("NO ACTION", "RESTRICT")
+        for fk in node.table.referenced_by
+    )
+
+
+def _typed_keys(node: PlanNode, keys: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:
+    """Keys back from JSON in the columns' own types (a UUID was text in JSON)."""
+    columns = [node.table.columns[c] for c in node.key]
+    if len(columns) == 1 and columns[0].kind in ("integer", "string"):
+        wanted = int if columns[0].kind == "integer" else str
+        if all(type(k[0]) is wanted for k in keys):  # the usual case, without a call per key
+            return [(v,) for v in dict.fromkeys(k[0] for k in keys)]
+    typed = (tuple(coerce(col, v) for col, v in zip(columns, key, strict=True)) for key in keys)
+    return list(dict.fromkeys(k for k in typed if NO_MATCH not in k))
+
+
+def _delete_by_keys(
+    node: PlanNode,
+    erasure: CollectionErasure,
+    session: Session,
+    keys: Sequence[Sequence[Any]],
+    fallback: Sequence[FieldAction],
+    hash_key: bytes | None,
+    result: dict[str, Any],
+) -> dict[str, Any]:
+    typed = _typed_keys(node, keys)
+    blocked: dict[tuple[Any, ...], str] = {}
+    deleted: int | None = None
+    try_delete = getattr(session, "try_delete", None)
+    if typed and node.table.referenced_by and callable(try_delete) and not _cascades(node):
+        # Usually nothing points at these rows any more (their children went first): delete,
+        # and only if a foreign key objects, look for the referencing rows and spare those.
+        deleted = try_delete(node.table.name, node.key, typed)
+    if deleted is None:
+        if typed and node.table.referenced_by:
+            blocked = _still_referenced(session, node, [dict(zip(node.key, k, strict=True)) for k in typed])
+        doomed = [k for k in typed if norm_key(k) not in blocked] if blocked else typed
+        deleted = session.delete(node.table.name, node.key, doomed) if doomed else 0
+    spared = [list(k) for k in blocked]
+    rows = (
+        read_by_keys(session, node, spared, lock=True, columns=_written_columns(node, erasure))
+        if spared
+        else []
+    )
+    kept = [
+        {
+            "key": [jsonable(row.get(c)) for c in node.key],
+            "reason": f"still referenced by rows of '{blocked[norm_key([row.get(c) for c in node.key])]}' "
+            "(kept, or not in the datamap): its fields are erased instead of deleting the row",
+        }
+        for row in rows
+    ]
+    changes = [
+        RowChange(tuple(row.get(c) for c in node.key), values)
+        for row in rows
+        if (values := row_changes(node, fallback, row, hash_key=hash_key))
+    ]
+    updated = session.update(node.table.name, node.key, changes) if changes else 0
+    result.update(
+        found=deleted + len(rows),
+        deleted=deleted,
+        updated=updated,
+        kept_rows=kept[:_LISTED],
+        kept_row_count=len(kept),
+    )
+    return result

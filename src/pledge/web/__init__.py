@@ -1,0 +1,1 @@
+"""Web adapters: HTTP API, pages, cookie banner."""
