@@ -451,8 +451,7 @@ class ConsentLedger:
         first = rows[0]
         root = first.merged_into or subject_id
         baseline = first.root_version if first.merged_into is not None else first.subject_version
-        if first.id is None:  # no events: the outer join's one empty row
-            rows = []
+        rows = [r for r in rows if r.id is not None]  # members without events: empty join rows
         history = (
             tuple(
                 HistoryItem(

@@ -57,22 +57,17 @@ SNAPSHOT = (
     sa.select(_S.merged_into, _S.policy_version.label("subject_version"))
     .add_columns(_ROOTS.c.policy_version.label("root_version"), *_EVENT_COLUMNS)
     .select_from(
-        subjects.outerjoin(_ROOTS, _ROOTS.c.id == _S.merged_into).outerjoin(
-            events,
-            _E.subject_id.in_(
-                sa.select(_MEMBERS.c.id)
-                .where(sa.or_(_MEMBERS.c.id == _ROOT_OF, _MEMBERS.c.merged_into == _ROOT_OF))
-                .correlate(subjects)
-                .scalar_subquery()
-            ),
-        )
+        subjects.outerjoin(_ROOTS, _ROOTS.c.id == _S.merged_into)
+        .outerjoin(_MEMBERS, sa.or_(_MEMBERS.c.id == _ROOT_OF, _MEMBERS.c.merged_into == _ROOT_OF))
+        .outerjoin(events, _E.subject_id == _MEMBERS.c.id)
     )
     .where(_S.id == bindparam("sid"))
     .order_by(_E.id)
 )
 """One query for a whole state: the subject's row (does it exist, its root, the baseline
-version: the root's) joined with the events of its root and everyone merged into it (one row
-with NULL event columns when there are none)."""
+version: the root's) joined with the events of its root and everyone merged into it. Plain joins
+(no correlated subquery in an ON clause, which MariaDB's compile path reports as a cartesian
+product); a member without events adds a row with NULL event columns, which the reader drops."""
 
 ALL_EVENTS = sa.select(events).where(_E.subject_id.in_(_GROUP)).order_by(_E.id)
 
