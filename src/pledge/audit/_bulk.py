@@ -53,7 +53,9 @@ CHUNK_SQL = (
 _LEAF = b'\x00{"index":%d,"kind":"%s","payload":%s,"subject":%s,"time":"%s"}'
 
 
-def leaves_and_check(row: tuple[Any, ...], start: int, stop: int, prev_chain: bytes | None) -> list[bytes] | None:
+def leaves_and_check(
+    row: tuple[Any, ...], start: int, stop: int, prev_chain: bytes | None
+) -> list[bytes] | None:
     """The chunk's leaf hashes when every entry's leaf and chain value check out, else None.
 
     ``row`` is :data:`CHUNK_SQL`'s one row; ``prev_chain`` entry ``start-1``'s stored chain value
@@ -74,12 +76,15 @@ def leaves_and_check(row: tuple[Any, ...], start: int, stop: int, prev_chain: by
     if any(len(c) != n for c in columns):
         return None
     sha, fmt = hashlib.sha256, _LEAF
-    leaves = [sha(fmt % fields).digest() for fields in zip(range(start, stop), *columns)]
+    leaves = [sha(fmt % fields).digest() for fields in zip(range(start, stop), *columns, strict=True)]
     if b"".join(leaves) != leaf_blob:
         return None
     # chain[i] = SHA-256(0x02 || chain[i-1] || leaf[i]), from the *stored* previous value.
     prevs = prev_chain + chain_blob[:-32]
-    chains = [sha(b"\x02" + prevs[j : j + 32] + leaf).digest() for j, leaf in zip(range(0, 32 * n, 32), leaves)]
+    chains = [
+        sha(b"\x02" + prevs[j : j + 32] + leaf).digest()
+        for j, leaf in zip(range(0, 32 * n, 32), leaves, strict=True)
+    ]
     if b"".join(chains) != chain_blob:
         return None
     return leaves

@@ -44,8 +44,10 @@ _GROUP = sa.select(_S.id).where(sa.or_(_S.id == bindparam("root"), _S.merged_int
 ROOT = sa.select(_S.id, _S.merged_into).where(_S.id == bindparam("sid"))
 ALIASES = sa.select(_S.id).where(_S.merged_into == bindparam("root")).order_by(_S.id)
 
-_EVENT_COLUMNS = (_E.id, _E.kind, _E.purpose, _E.channel, _E.value, _E.jurisdiction, _E.source)
-_EVENT_COLUMNS += (_E.policy_version, _E.occurred_at)
+_EVENT_COLUMNS = (
+    *(_E.id, _E.kind, _E.purpose, _E.channel, _E.value, _E.jurisdiction, _E.source),
+    *(_E.policy_version, _E.occurred_at),
+)
 
 GROUP_EVENTS = sa.select(*_EVENT_COLUMNS).where(_E.subject_id.in_(_GROUP)).order_by(_E.id)
 """What a state and a history need of a subject's events (no proof text)."""

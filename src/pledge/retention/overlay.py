@@ -13,7 +13,7 @@ updates; a read of a table adds those columns when the caller did not ask for th
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -72,13 +72,23 @@ class OverlaySession:
         self.real = real
 
     def read(
-        self, table: str, columns: Sequence[str], where: str, values: Sequence[Any], *, lock: bool = False
+        self,
+        table: str,
+        columns: Sequence[str],
+        where: str,
+        values: Sequence[Any],
+        *,
+        lock: bool = False,
+        fold: bool = False,
     ) -> list[Row]:
+        # ``fold`` is passed on only when set: the Session contract lets a connector without the
+        # feature fail only where a datamap asks for it.
+        options = {"fold": True} if fold else {}
         layer = self.c.overlay.layer(self.c.key, table)
         if layer is None:
-            return self.real.read(table, columns, where, values)
+            return self.real.read(table, columns, where, values, **options)
         extra = [k for k in layer.key if k not in columns]
-        rows = self.real.read(table, [*columns, *extra], where, values)
+        rows = self.real.read(table, [*columns, *extra], where, values, **options)
         asked: set[Any] | None = None
         out: list[Row] = []
         for row in rows:
@@ -90,9 +100,9 @@ class OverlaySession:
                 if where in change:
                     # The dry run rewrote the searched column (a nulled link): match the new value.
                     if asked is None:
-                        asked = {v for v in values if isinstance(v, int | str)}
+                        asked = {_folded(v, fold) for v in values if isinstance(v, int | str)}
                     new = change[where]
-                    if not isinstance(new, int | str) or new not in asked:
+                    if not isinstance(new, int | str) or _folded(new, fold) not in asked:
                         continue
                 row.update({c: v for c, v in change.items() if c in row})
             for name in extra:
@@ -100,10 +110,17 @@ class OverlaySession:
             out.append(row)
         return out
 
-    def read_any(self, table: str, columns: Sequence[str], where: Mapping[str, Sequence[Any]]) -> list[Row]:
+    def read_any(
+        self,
+        table: str,
+        columns: Sequence[str],
+        where: Mapping[str, Sequence[Any]],
+        *,
+        fold: Collection[str] = (),
+    ) -> list[Row]:
         rows: list[Row] = []
         for column, values in where.items():
-            rows.extend(self.read(table, columns, column, values))
+            rows.extend(self.read(table, columns, column, values, fold=column in fold))
         return rows
 
     def update(self, table: str, key: Sequence[str], changes: Sequence[RowChange]) -> int:
@@ -165,3 +182,8 @@ class OverlayConnector:
 
     def close(self) -> None:
         """The real connector belongs to the caller."""
+
+
+def _folded(value: int | str, fold: bool) -> int | str:
+    # lower(), not casefold(): as the SQL connector compares (lower() in the database)
+    return value.lower() if fold and isinstance(value, str) else value

@@ -516,7 +516,9 @@ def run_sweep(
         raise InputError("the batch size must be at least 1")
     now = now.astimezone(dt.UTC).replace(microsecond=0)
     overlay = Overlay()
-    working = {k: OverlayConnector(c, overlay) if dry_run else c for k, c in connectors.items()}
+    working: dict[str, Connector] = {
+        k: OverlayConnector(c, overlay) if dry_run else c for k, c in connectors.items()
+    }
     scan_with = {k: (scanners or {}).get(k) or scanner_for(c) for k, c in connectors.items()}
     state = RunState("dry-run", now, False)
     persist = store if store is not None and not dry_run else None
