@@ -1,12 +1,12 @@
 from __future__ import annotations
 
-import importlib.util
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 from wsgiref.util import setup_testing_defaults
 from wsgiref.validate import validator
 
+import flask
 import pytest
 
 from pledge.declaration import LoadedDeclaration
@@ -130,23 +130,79 @@ def test_needs_a_declaration_or_a_gate() -> None:
         ConsentWSGIMiddleware(App())
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("flask") is None, reason="Flask is not installed (not a dependency)"
-)
-def test_flask_app(site: LoadedDeclaration, consent_cookie: MakeCookie) -> None:  # pragma: no cover
-    import flask
-
+def flask_app(site: LoadedDeclaration, streamed: list[str]) -> flask.Flask:
     app = flask.Flask(__name__)
 
     @app.get("/")
-    def home() -> Any:
-        response = flask.make_response("hi")
+    def home() -> flask.Response:
+        consent = flask.request.environ["pledge.consent"]
+        response = flask.make_response("ads on" if consent.allows("advertising") else "ads off")
         response.set_cookie("_stats", "1")
         response.set_cookie("session", "1")
+        response.set_cookie("_fbp", "1")
+        return response
+
+    @app.get("/stream")
+    def stream() -> flask.Response:
+        def body() -> Iterator[str]:
+            try:
+                for i in range(3):
+                    streamed.append(f"chunk{i}")
+                    yield f"chunk{i};"
+            finally:
+                streamed.append("closed")
+
+        response = flask.Response(body(), mimetype="text/plain")
+        response.set_cookie("session", "1")
+        response.set_cookie("ad_spring", "1")
         return response
 
     app.wsgi_app = ConsentWSGIMiddleware(app.wsgi_app, site, signing_key=KEY)  # type: ignore[method-assign]
-    client = app.test_client()
-    assert [c.split("=")[0] for c in client.get("/").headers.getlist("Set-Cookie")] == ["session"]
-    granted = client.get("/", headers={"Cookie": consent_cookie({"analytics": True})})
-    assert [c.split("=")[0] for c in granted.headers.getlist("Set-Cookie")] == ["_stats", "session"]
+    return app
+
+
+def flask_names(response: Any) -> list[str]:
+    return [c.split("=", 1)[0] for c in response.headers.getlist("Set-Cookie")]
+
+
+def consent_value(header: str) -> str:
+    return header.split("=", 1)[1]  # the conftest helper makes a whole "name=value" Cookie header
+
+
+def test_flask_app(site: LoadedDeclaration, consent_cookie: MakeCookie) -> None:
+    client = flask_app(site, []).test_client()
+    assert flask_names(client.get("/")) == ["session"]
+
+    # Werkzeug's client sends the cookies in its jar and overrides a Cookie header given per
+    # request, so consent goes into the jar, as a browser would hold it.
+    client.set_cookie("pledge_consent", consent_value(consent_cookie({"analytics": True})))
+    granted = client.get("/")
+    assert flask_names(granted) == ["_stats", "session"] and granted.text == "ads off"
+
+    client.set_cookie(
+        "pledge_consent", consent_value(consent_cookie({"analytics": True, "advertising": True}))
+    )
+    assert flask_names(client.get("/")) == ["_stats", "session", "_fbp"]
+    with_gpc = client.get("/", headers={"Sec-GPC": "1"})
+    assert flask_names(with_gpc) == ["_stats", "session"] and with_gpc.text == "ads off"
+
+
+def test_flask_forged_consent_is_no_consent(site: LoadedDeclaration, consent_cookie: MakeCookie) -> None:
+    client = flask_app(site, []).test_client()
+    everything = {"analytics": True, "advertising": True}
+    for forged in (consent_cookie(everything, signed=False), consent_cookie(everything, key=b"x" * 32)):
+        client.set_cookie("pledge_consent", consent_value(forged))
+        assert flask_names(client.get("/")) == ["session"]
+
+
+def test_flask_streaming_response(site: LoadedDeclaration, consent_cookie: MakeCookie) -> None:
+    streamed: list[str] = []
+    client = flask_app(site, streamed).test_client()
+    client.set_cookie("pledge_consent", consent_value(consent_cookie({"advertising": True})))
+    response = client.get("/stream", buffered=False)
+    # The headers are filtered while the body is still being produced: Werkzeug's client pulls the
+    # first chunk (an app may call start_response that late), the rest waits for the reader.
+    assert flask_names(response) == ["session", "ad_spring"] and streamed == ["chunk0"]
+    assert response.get_data() == b"chunk0;chunk1;chunk2;"
+    response.close()
+    assert streamed[-1] == "closed"
