@@ -22,6 +22,7 @@ from pledge.web.api import api_router
 from pledge.web.banner import GPC_PATH, build_banner, gpc_json
 from pledge.web.context import Web
 from pledge.web.errors import install_error_handlers
+from pledge.web.hotpath import ConsentHotPath
 from pledge.web.pages import admin_router, center_router, policy_router
 from pledge.web.pages.render import render_error
 from pledge.web.security import SecurityMiddleware
@@ -72,11 +73,12 @@ def create_app(system: Pledge, *, shop: bool = False) -> SecurityMiddleware:
         def home() -> RedirectResponse:
             return RedirectResponse("/privacy", status_code=303)
 
-        return SecurityMiddleware(app, web=app.state.web)
+        return SecurityMiddleware(ConsentHotPath(app, app.state.web), web=app.state.web)
 
     from pledge.demo.shop import shop_app
 
-    return SecurityMiddleware(_Dispatch(shop_app(system, app.state.web), app), web=app.state.web)
+    pledge = ConsentHotPath(app, app.state.web)
+    return SecurityMiddleware(_Dispatch(shop_app(system, app.state.web), pledge), web=app.state.web)
 
 
 def _accurate_openapi(app: FastAPI) -> None:

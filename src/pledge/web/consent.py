@@ -10,6 +10,8 @@ as proof of the choice), so a visitor clicking "Reject all" every day adds nothi
 
 from __future__ import annotations
 
+import itertools
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -26,6 +28,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ACTIONS",
     "Change",
+    "RenderedViews",
     "apply_changes",
     "category_purposes",
     "consent_view",
@@ -194,3 +197,45 @@ def record_banner_choice(
         category: effective.get(category, False) for category, purposes in by_category.items() if purposes
     }
     return recorded, granted_categories
+
+
+class RenderedViews:
+    """Rendered answers to ``GET /api/v1/consent``, per (subject, jurisdiction), each kept with
+    the stamp it was rendered under: the state object it came from (the very object the
+    enforcer's cache holds, compared by identity, so any write to the subject's ledger, here or
+    in another process, which replaces that object, makes it stale), the day and the policy
+    versions in force. A stale answer is never served; bounded."""
+
+    LIMIT = 4096
+
+    def __init__(self) -> None:
+        self.rendered: dict[tuple[str | None, str | None], tuple[object, bytes]] = {}
+        self.lock = threading.Lock()
+
+    def get(self, key: tuple[str | None, str | None], stamp: object) -> bytes | None:
+        found = self.rendered.get(key)
+        return found[1] if found is not None and found[0] == stamp else None
+
+    def put(self, key: tuple[str | None, str | None], stamp: object, body: bytes) -> None:
+        rendered = self.rendered
+        if len(rendered) >= self.LIMIT:
+            with self.lock:  # forget the oldest quarter (dicts keep insertion order)
+                for stale in list(itertools.islice(rendered, self.LIMIT // 4)):
+                    rendered.pop(stale, None)
+        rendered[key] = (stamp, body)
+
+
+class Identity:
+    """Compares equal only to a wrapper of the very same object (states compare by value, and
+    an equal-looking state read before a write of an equal mark must not count as the same)."""
+
+    __slots__ = ("obj",)
+
+    def __init__(self, obj: object) -> None:
+        self.obj = obj
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Identity) and other.obj is self.obj
+
+    def __hash__(self) -> int:
+        return id(self.obj)

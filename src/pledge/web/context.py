@@ -16,6 +16,7 @@ from fastapi import Request
 from starlette.responses import Response
 
 from pledge.web.complaints import ComplaintStore
+from pledge.web.consent import RenderedViews
 from pledge.web.errors import ApiError
 from pledge.web.ratelimit import Limit, RateLimiter
 from pledge.web.security import is_secure
@@ -53,6 +54,8 @@ class Web:
     banner: BannerAssets
     shop: bool = False
     limits: Limits = field(default_factory=Limits)
+    consent_views: RenderedViews = field(default_factory=RenderedViews)
+    """``GET /api/v1/consent`` answers already rendered (see :class:`RenderedViews`)."""
     sessions: SessionStore = field(init=False)
     limiter: RateLimiter = field(init=False)
     complaints: ComplaintStore = field(init=False)
