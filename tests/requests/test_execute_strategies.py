@@ -233,19 +233,50 @@ def test_legal_holds_win_over_everything_and_stop_row_deletion() -> None:
     assert actions["nick"].strategy == "null" and "iban must be kept" in actions["nick"].reason
 
 
-def test_row_deletion_is_stopped_by_read_only_fields_unless_filtered_out() -> None:
+def test_row_deletion_is_stopped_by_read_only_fields_and_by_fields_left_out() -> None:
     rules = "erasure:\n  - {categories: [user.demographic], strategy: delete_row}\n"
     whole = resolve_collection(collection(), TABLE, ("id",), decl(rules), hash_key=True)
     assert not whole.delete_row and "frozen must be kept (read_only" in whole.why
     assert {a.label: a.strategy for a in whole.actions}["age"] == "null"  # its column's default instead
+    # Erasing only demographics must not delete the row: it would take the e-mail, the names
+    # and the read_only field with it (the bug this replaced: filtered-out fields were ignored).
     some = resolve_collection(
         collection(), TABLE, ("id",), decl(rules), hash_key=True, categories=["user.demographic"]
     )
-    assert some.delete_row and sorted(a.label for a in some.actions) == ["age", "score"]
+    assert not some.delete_row and "email (user.contact.email) is not among the categories" in some.why
+    assert {a.label: a.strategy for a in some.actions} == {"age": "null", "score": "keep"}
+    # The key column is never a reason to keep the row, even when its category is left out.
     no_key = resolve_collection(
         collection(), TABLE, (), decl(rules), hash_key=True, categories=["user.demographic"]
     )
     assert not no_key.delete_row and "no primary key" in no_key.why
+
+
+def test_row_deletion_with_categories_covering_every_personal_field() -> None:
+    extra = "erasure:\n  - {categories: [user], strategy: delete_row}\n"
+    thin = Table("people", {c: TABLE.columns[c] for c in ("id", "email", "nick", "sys")}, ("id",))
+    thin_map = textwrap.dedent(
+        """\
+        dataset:
+          - fides_key: db
+            collections:
+              - name: people
+                fields:
+                  - {name: id, data_categories: [user.unique_id], fides_meta: {primary_key: true}}
+                  - {name: email, data_categories: [user.contact.email], fides_meta: {identity: email}}
+                  - {name: nick, data_categories: [user.name]}
+                  - {name: sys, data_categories: [system.operations]}
+        """
+    )
+    people = parse_datamap([("map.yml", thin_map)]).collection(("db", "people"))
+    assert people is not None
+    # id (user.unique_id) is left out but it is the key: it goes with the row, as in a full erasure.
+    chosen = resolve_collection(
+        people, thin, ("id",), decl(extra), hash_key=True, categories=["user.contact", "user.name"]
+    )
+    assert chosen.delete_row
+    partial = resolve_collection(people, thin, ("id",), decl(extra), hash_key=True, categories=["user.name"])
+    assert not partial.delete_row and partial.action(("nick",)).strategy == "null"  # type: ignore[union-attr]
 
 
 def test_hash_without_a_key_falls_back() -> None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import re
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -326,12 +327,16 @@ def resolve_collection(
 ) -> CollectionErasure:
     """Decide, field by field, what erasing a person's rows of ``collection`` does."""
     actions: list[FieldAction] = []
+    outside: list[Field] = []
+    """Personal fields the request does not erase (``categories``): deleting the row would."""
     for f in collection.all_fields():
         if f.fields or not personal(f):
             continue  # containers are handled through their leaves; system data is not erased
         if categories is not None and not any(
             is_within(c, want) for c in f.categories for want in categories
         ):
+            if f.nested or f.column not in key:  # a key column goes with the row, as in a full erasure
+                outside.append(f)
             continue
         actions.append(_resolve_field(f, collection, table, key, declaration, hash_key, scopes or {}))
     asked = [a for a in actions if a.strategy == "delete_row"]
@@ -340,6 +345,14 @@ def resolve_collection(
         why = "rows would be deleted, but the table has no primary key to name them by"
     elif asked and blockers:
         why = f"rows are kept, not deleted: {blockers[0].label} must be kept ({blockers[0].reason})"
+    elif asked and outside:
+        # Erasing some categories must leave the others (and whatever a legal hold keeps among
+        # them) in place: deleting the row would erase them too.
+        first = outside[0]
+        why = (
+            f"rows are kept, not deleted: {'.'.join(first.path)} ({', '.join(first.categories)}) "
+            "is not among the categories erased"
+        )
     elif asked:
         return CollectionErasure(collection, tuple(actions), True, asked[0].reason)
     else:
@@ -350,6 +363,24 @@ def resolve_collection(
         for a in actions
     ]
     return CollectionErasure(collection, tuple(actions), False, why)
+
+
+_MASKED_LIMIT = 200_000
+_masked: dict[tuple[bytes | None, str, str], None] = {}
+_masked_lock = threading.Lock()
+
+
+def _remember_mask(key: bytes | None, seed: str, masked: str) -> None:
+    """Note that ``masked`` is what ``mask_text`` leaves for ``seed`` (and so a fixed point of it)."""
+    entry = (key, seed, masked)
+    if entry in _masked:
+        return
+    with _masked_lock:
+        if len(_masked) >= _MASKED_LIMIT:
+            # Forget the older half: a bulk erasure checks its own writes, just made.
+            for old in list(_masked)[: _MASKED_LIMIT // 2]:
+                _masked.pop(old, None)
+        _masked[entry] = None
 
 
 def erased_value(
@@ -364,17 +395,29 @@ def erased_value(
     if not isinstance(value, str):
         return value  # a JSON number or list where text was expected: left for the report
     if strategy == "mask":
-        return mask_text(value, seed, hash_key)
+        masked = mask_text(value, seed, hash_key)
+        _remember_mask(hash_key, seed, masked)
+        return masked
     assert hash_key is not None
     return hash_text(value, hash_key, length)
 
 
 def is_erased(action: FieldAction, value: Any, seed: str, *, hash_key: bytes | None) -> bool:
-    """True when ``value`` is what erasure leaves (the verification pass asks this)."""
+    """True when ``value`` is what erasure leaves (the verification pass asks this).
+
+    A mask is recognised as a fixed point: masking it again changes nothing. When this process
+    has just computed that very mask for this row and field (the erase pass before the
+    verification), the answer is known without masking again: ``mask_text`` of its own output
+    is its output (see :func:`mask_text`), so the memo gives exactly the same answer. The value
+    compared is still the one read back from the database."""
     if value is None:
         return True
     if action.strategy == "mask":
-        return isinstance(value, str) and mask_text(value, seed, hash_key) == value
+        if not isinstance(value, str):
+            return False
+        if (hash_key, seed, value) in _masked:
+            return True
+        return mask_text(value, seed, hash_key) == value
     if action.strategy == "hash":
         return is_hashed(value)
     return False
