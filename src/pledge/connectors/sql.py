@@ -105,6 +105,10 @@ class SqlConnector:
         self.url = parsed
         kwargs: dict[str, Any] = {}
         backend = parsed.get_backend_name()
+        if backend == "postgresql":
+            # Registers the array dumpers on psycopg's global adapters, which connections copy
+            # when they open: before this connector opens any.
+            import pledge.connectors.pgarrays  # noqa: F401
         if backend == "sqlite":
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
             if parsed.database in (None, "", ":memory:"):
@@ -352,8 +356,8 @@ class SqlConnector:
 
     def pg_text(self, value: Any) -> str | None:
         """A value as text for an ``unnest(text[])`` update on PostgreSQL."""
-        if value is None:
-            return None
+        if value is None or type(value) is str:
+            return value
         if isinstance(value, dict | list):
             return json.dumps(value, ensure_ascii=False, sort_keys=True)
         if isinstance(value, bool):
@@ -363,6 +367,18 @@ class SqlConnector:
         if isinstance(value, bytes):
             return "\\x" + value.hex()
         return str(value)
+
+    def pg_array(self, column: Column, values: Sequence[Any]) -> Any:
+        """An array parameter of ``column``'s values for PostgreSQL: keys and text written in
+        one pass (see :mod:`pledge.connectors.pgarrays`), anything else as psycopg adapts it."""
+        from pledge.connectors.pgarrays import int_array, text_array
+
+        kind = column.kind
+        if kind == "integer" and all(type(v) is int for v in values):
+            return int_array(values)
+        if kind == "string" and all(type(v) is str for v in values):
+            return text_array(values)
+        return list(values)
 
     def pg_type(self, column: Column) -> str:
         # Strings are cast to text, not to VARCHAR(n): PostgreSQL truncates silently on an
@@ -437,7 +453,7 @@ class SqlSession:
         if len(part) == 1:
             return [self.c.bind(column, part[0])]
         if self.c._pg and not each:
-            return [list(part)]
+            return [self.c.pg_array(column, part)]
         return [self.c.bind(column, v) for v in part]
 
     def _native_fold(self, table: str, column: str) -> bool:
@@ -536,7 +552,7 @@ class SqlSession:
             params = self._params(where_col, part, each=bool(in_sql))
             if spared:
                 test = f"({test}) AND NOT ({q(spared_col.name)} = ANY({mark}))"
-                params.append(spared)
+                params.append(self.c.pg_array(spared_col, spared))
             sql = f"SELECT EXISTS (SELECT 1 FROM {q(table)} WHERE {test})"  # noqa: S608 (quoted, bound)
             if self._run(sql, params).rows[0][0]:
                 return True
@@ -606,7 +622,7 @@ class SqlSession:
         if len(key_cols) == 1:
             values = [self.c.bind(key_cols[0], k[0]) for k in keys]
             if self.c._pg:
-                return f"{q(key_cols[0].name)} = ANY({mark})", [values]
+                return f"{q(key_cols[0].name)} = ANY({mark})", [self.c.pg_array(key_cols[0], values)]
             return f"{q(key_cols[0].name)} IN ({self.c.marks(len(values))})", values
         tuple_mark = "(" + self.c.marks(len(key_cols)) + ")"
         names = ", ".join(q(c.name) for c in key_cols)
@@ -664,11 +680,13 @@ class SqlSession:
             f"UPDATE {q(table)} AS t SET {sets} "  # noqa: S608 (quoted names, bound values)
             f"FROM unnest({arrays}) AS u({', '.join(aliases)}) WHERE {join}"
         )
+        from pledge.connectors.pgarrays import bool_array, text_array
+
         total = 0
         for part in chunks(group, c.batch):
-            params: list[list[Any]] = [[c.pg_text(ch.key[i]) for ch in part] for i in range(len(key_cols))]
-            params += [[c.pg_text(ch.values.get(col.name)) for ch in part] for col in cols]
-            params += [[col.name in ch.values for ch in part] for col in cols]
+            params = [text_array([c.pg_text(ch.key[i]) for ch in part]) for i in range(len(key_cols))]
+            params += [text_array([c.pg_text(ch.values.get(col.name)) for ch in part]) for col in cols]
+            params += [bool_array([col.name in ch.values for ch in part]) for col in cols]
             total += self._run(sql, params).rowcount
         return total
 

@@ -22,7 +22,13 @@ from typing import Any
 from pledge.connectors.base import NO_MATCH, Connector, Row, RowChange, Session, coerce
 from pledge.datamap.model import CollectionRef
 from pledge.requests.plan import PlanNode, TraversalPlan
-from pledge.requests.strategies import CollectionErasure, FieldAction, erased_value, mask_seed
+from pledge.requests.strategies import (
+    CollectionErasure,
+    FieldAction,
+    erased_value,
+    mask_seed,
+    seed_prefix,
+)
 from pledge.requests.traverse import jsonable
 
 __all__ = [
@@ -33,6 +39,7 @@ __all__ = [
     "norm_key",
     "parse_doc",
     "read_by_keys",
+    "row_changes",
 ]
 
 _LISTED = 100  # rows listed one by one in a step's result; beyond that, counted
@@ -74,6 +81,9 @@ def erase_order(plan: TraversalPlan) -> list[PlanNode]:
 
 
 def keys_of(node: PlanNode, rows: Sequence[Row]) -> list[list[Any]]:
+    if len(node.key) == 1:  # the usual case, without a comprehension per row
+        (column,) = node.key
+        return [[jsonable(row.get(column))] for row in rows]
     return [[jsonable(row.get(c)) for c in node.key] for row in rows]
 
 
@@ -133,38 +143,63 @@ def apply_nested(doc: Any, path: Sequence[str], trail: list[Any], change: Any) -
     return apply_nested(doc[path[0]], path[1:], [*trail, path[0]], change)
 
 
+class RowRewriter:
+    """What erasing does to one row of a collection, prepared once for all its rows: a bulk
+    erasure rewrites tens of thousands of rows with the same few actions."""
+
+    def __init__(self, node: PlanNode, actions: Sequence[FieldAction], *, hash_key: bytes | None) -> None:
+        self.node = node
+        self.hash_key = hash_key
+        writing = [a for a in actions if a.strategy not in ("keep", "delete_row")]
+        self.plain = [
+            (a, a.path[0], seed_prefix(node.collection, a.path), node.table.columns[a.path[0]].length)
+            for a in writing
+            if len(a.path) == 1
+        ]
+        self.nested = [a for a in writing if len(a.path) > 1]
+
+    def __call__(self, row: Row) -> dict[str, Any]:
+        """The new values of the columns that change (empty when the row is already erased)."""
+        node, hash_key = self.node, self.hash_key
+        key = [row.get(c) for c in node.key]
+        key_text = "\x1e".join(map(str, key))  # as mask_seed joins the key
+        changes: dict[str, Any] = {}
+        for action, column, prefix, length in self.plain:
+            current = row.get(column)
+            if current is None:
+                continue  # nothing to erase in any strategy
+            new = erased_value(action, current, prefix + key_text, hash_key=hash_key, length=length)
+            if new is not current and (type(new) is not type(current) or new != current):
+                changes[column] = new
+        if self.nested:
+            self._nested(row, key, changes)
+        return changes
+
+    def _nested(self, row: Row, key: Sequence[Any], changes: dict[str, Any]) -> None:
+        node, hash_key = self.node, self.hash_key
+        docs: dict[str, tuple[Any, bool, bool]] = {}
+        for action in self.nested:
+            column = action.path[0]
+            doc, was_text, dirty = docs.get(column) or (*parse_doc(row.get(column)), False)
+
+            def change(value: Any, trail: list[Any], action: FieldAction = action) -> Any:
+                if isinstance(value, list) and action.strategy != "null":  # string[]: each element
+                    return [change(item, [*trail, i]) for i, item in enumerate(value)]
+                seed = mask_seed(node.collection, [str(t) for t in trail], key)
+                return erased_value(action, value, seed, hash_key=hash_key, length=None)
+
+            dirty |= apply_nested(doc, action.path[1:], [column], change)
+            docs[column] = (doc, was_text, dirty)
+        for column, (doc, was_text, dirty) in docs.items():
+            if dirty:
+                changes[column] = json.dumps(doc, ensure_ascii=False, sort_keys=True) if was_text else doc
+
+
 def row_changes(
     node: PlanNode, actions: Sequence[FieldAction], row: Row, *, hash_key: bytes | None
 ) -> dict[str, Any]:
-    key = [row.get(c) for c in node.key]
-    changes: dict[str, Any] = {}
-    docs: dict[str, tuple[Any, bool, bool]] = {}
-    for action in actions:
-        if action.strategy in ("keep", "delete_row"):
-            continue
-        column = action.path[0]
-        length = node.table.columns[column].length
-        if len(action.path) == 1:
-            current = row.get(column)
-            seed = mask_seed(node.collection, action.path, key)
-            new = erased_value(action, current, seed, hash_key=hash_key, length=length)
-            if new is not current and (type(new) is not type(current) or new != current):
-                changes[column] = new
-            continue
-        doc, was_text, dirty = docs.get(column) or (*parse_doc(row.get(column)), False)
-
-        def change(value: Any, trail: list[Any], action: FieldAction = action) -> Any:
-            if isinstance(value, list) and action.strategy != "null":  # string[]: each element
-                return [change(item, [*trail, i]) for i, item in enumerate(value)]
-            seed = mask_seed(node.collection, [str(t) for t in trail], key)
-            return erased_value(action, value, seed, hash_key=hash_key, length=None)
-
-        dirty |= apply_nested(doc, action.path[1:], [column], change)
-        docs[column] = (doc, was_text, dirty)
-    for column, (doc, was_text, dirty) in docs.items():
-        if dirty:
-            changes[column] = json.dumps(doc, ensure_ascii=False, sort_keys=True) if was_text else doc
-    return changes
+    """One row's changes (see :class:`RowRewriter`, which prepares once for many rows)."""
+    return RowRewriter(node, actions, hash_key=hash_key)(row)
 
 
 def _still_referenced(session: Session, node: PlanNode, rows: Sequence[Row]) -> dict[tuple[Any, ...], str]:
@@ -228,10 +263,10 @@ def erase_collection(
                 )
             elif doomed:
                 deleted = len(doomed)
-        actions = fallback if erasure.delete_row else list(erasure.actions)
+        rewrite = RowRewriter(node, fallback if erasure.delete_row else erasure.actions, hash_key=hash_key)
         changes = []
         for row in to_update:
-            values = row_changes(node, actions, row, hash_key=hash_key)
+            values = rewrite(row)
             if values:
                 changes.append(RowChange(tuple(row.get(c) for c in node.key), values))
         updated = len(changes)
@@ -310,10 +345,9 @@ def _delete_by_keys(
         }
         for row in rows
     ]
+    rewrite = RowRewriter(node, fallback, hash_key=hash_key)
     changes = [
-        RowChange(tuple(row.get(c) for c in node.key), values)
-        for row in rows
-        if (values := row_changes(node, fallback, row, hash_key=hash_key))
+        RowChange(tuple(row.get(c) for c in node.key), values) for row in rows if (values := rewrite(row))
     ]
     updated = session.update(node.table.name, node.key, changes) if changes else 0
     result.update(
