@@ -29,7 +29,6 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from pledge.connectors.base import (
-    NO_MATCH,
     Column,
     ColumnKind,
     ForeignKey,
@@ -37,7 +36,7 @@ from pledge.connectors.base import (
     RowChange,
     Table,
     chunks,
-    coerce,
+    coerce_many,
     read_each,
 )
 from pledge.errors import ConfigError, ConnectorError
@@ -482,7 +481,7 @@ class SqlSession:
     ) -> list[Row]:
         names = list(dict.fromkeys(columns))
         where_col = self._columns(table, [*names, where])[-1]
-        wanted = _unique(coerce(where_col, v, nul_allowed=not self.c._pg) for v in values)
+        wanted = coerce_many(where_col, values, nul_allowed=not self.c._pg)
         if not wanted:
             return []
         selected = names if where in names else [*names, where]
@@ -530,7 +529,7 @@ class SqlSession:
         searched: ``SELECT EXISTS (…)`` lets the planner, wanting a single row, probe the index
         (not scan the table, as it may for a 10,000-value ``ANY``), and no row is sent back."""
         where_col = self._columns(table, [where])[0]
-        wanted = _unique(coerce(where_col, v, nul_allowed=not self.c._pg) for v in values)
+        wanted = coerce_many(where_col, values, nul_allowed=not self.c._pg)
         if not wanted:
             return False
         fold = fold and where_col.kind == "string"
@@ -538,7 +537,7 @@ class SqlSession:
         spared: list[Any] = []
         if besides is not None:
             spared_col = self._columns(table, [besides[0]])[0]
-            spared = _unique(coerce(spared_col, v) for v in besides[1])
+            spared = coerce_many(spared_col, besides[1])
         if spared and (not self.c._pg or in_sql):
             # Too many values for an IN list beside the others: read the keys and compare here
             # (a stored type the coercion does not reproduce only ever answers "yes").
@@ -571,7 +570,7 @@ class SqlSession:
         # PostgreSQL: one statement, "a = ANY(%s) OR b = ANY(%s)" (a BitmapOr over both indexes).
         names = list(dict.fromkeys(columns))
         cols = self._columns(table, list(where))
-        wanted = {c.name: _unique(coerce(c, v, nul_allowed=False) for v in where[c.name]) for c in cols}
+        wanted = {c.name: coerce_many(c, where[c.name], nul_allowed=False) for c in cols}
         wanted = {k: v for k, v in wanted.items() if v}
         if not wanted or sum(len(v) for v in wanted.values()) > _OR_LIMIT:
             # Thousands of values: separate index scans beat one bitmap OR over the table.
@@ -762,11 +761,3 @@ def _lower(value: Any) -> Any:
     """As the request workflow compares e-mail addresses (``str.lower``, not the wider ``casefold``
     that would take ``straße`` for ``STRASSE``)."""
     return value.lower() if isinstance(value, str) else value
-
-
-def _unique(values: Iterator[Any]) -> list[Any]:
-    seen: dict[Any, None] = {}
-    for v in values:
-        if v is not NO_MATCH:
-            seen.setdefault(v, None)
-    return list(seen)

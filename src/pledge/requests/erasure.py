@@ -29,7 +29,7 @@ from pledge.requests.strategies import (
     mask_seed,
     seed_prefix,
 )
-from pledge.requests.traverse import jsonable
+from pledge.requests.traverse import jsonable, jsonable_list
 
 __all__ = [
     "apply_nested",
@@ -81,9 +81,9 @@ def erase_order(plan: TraversalPlan) -> list[PlanNode]:
 
 
 def keys_of(node: PlanNode, rows: Sequence[Row]) -> list[list[Any]]:
-    if len(node.key) == 1:  # the usual case, without a comprehension per row
+    if len(node.key) == 1:  # the usual case, without a call per row
         (column,) = node.key
-        return [[jsonable(row.get(column))] for row in rows]
+        return list(map(list, zip(jsonable_list([row.get(column) for row in rows]), strict=True)))
     return [[jsonable(row.get(c)) for c in node.key] for row in rows]
 
 

@@ -24,7 +24,7 @@ from pledge.datamap.model import CollectionRef
 from pledge.requests.plan import Lookup, PlanNode, TraversalPlan
 from pledge.requests.steps import Identity
 
-__all__ = ["Found", "jsonable", "row_key", "shared_pool", "traverse"]
+__all__ = ["Found", "jsonable", "jsonable_list", "row_key", "shared_pool", "traverse"]
 
 _MAX_ROUNDS = 25
 _CONCURRENT_FROM = 100  # identities (or searched values) from which databases are searched at once
@@ -63,6 +63,17 @@ def jsonable(value: Any) -> Any:
     return str(value)
 
 
+_PLAIN = frozenset({int, str})
+
+
+def jsonable_list(values: Sequence[Any]) -> list[Any]:
+    """``[jsonable(v) for v in values]``; a list of only ints and text (the usual keys and
+    identities) is already JSON, which a C-level pass over the types tells."""
+    if set(map(type, values)) <= _PLAIN:
+        return list(values)
+    return [jsonable(v) for v in values]
+
+
 def row_key(node: PlanNode, row: Row) -> tuple[Any, ...]:
     """The row's primary key; without one, the whole row stands for itself."""
     if node.key:
@@ -85,9 +96,7 @@ class Found:
 
     def searched_json(self, plan: TraversalPlan) -> dict[str, dict[str, list[Any]]]:
         return {
-            node.name: {
-                column: [jsonable(v) for v in values] for column, values in self.searched[node.ref].items()
-            }
+            node.name: {column: jsonable_list(values) for column, values in self.searched[node.ref].items()}
             for node in plan.nodes
             if self.searched.get(node.ref)
         }
@@ -212,7 +221,11 @@ def _search(
     fresh_by_column: dict[str, list[Any]] = {}
     for column, values in wanted.items():
         done = asked.setdefault((node.ref, column), set())
-        fresh = [v for v in dict.fromkeys(v for v in values if _hashable(v)) if v not in done]
+        try:
+            unique = dict.fromkeys(values)
+        except TypeError:  # a value that cannot be searched by (a JSON list): left out
+            unique = dict.fromkeys(v for v in values if _hashable(v))
+        fresh = [v for v in unique if v not in done] if done else list(unique)
         if fresh:
             done.update(fresh)
             record.setdefault(column, []).extend(fresh)
@@ -226,6 +239,11 @@ def _search(
             found_rows = session.read_any(node.table.name, columns, fresh_by_column, fold=folded)
         else:
             found_rows = session.read_any(node.table.name, columns, fresh_by_column)
-        for row in found_rows:
-            rows.setdefault(row_key(node, row), row)
+        if len(node.key) == 1:  # row_key, inlined for the usual single-column key
+            (key,) = node.key
+            for row in found_rows:
+                rows.setdefault((row.get(key),), row)
+        else:
+            for row in found_rows:
+                rows.setdefault(row_key(node, row), row)
     return len(rows) > before
