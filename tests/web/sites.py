@@ -123,16 +123,26 @@ def open_site(
     shop: bool = False,
     clock: Callable[[], dt.datetime] | None = None,
     worker: bool = False,
+    cross_process: bool = False,
 ) -> Site:
-    """A fresh site of its own in ``tmp_path / "site"`` (a copy of the session's template)."""
+    """A fresh site of its own in ``tmp_path / "site"`` (a copy of the session's template).
+    ``cross_process``: hear of other processes' consent writes (see :func:`another_process`)."""
     folder = tmp_path / "site"
     fresh = clock is not None
     if not fresh:
         shutil.copytree(_template(customers), folder)
-    site = _build(folder, customers=customers, clock=clock, fresh=fresh, shop=shop)
+    site = _build(
+        folder, customers=customers, clock=clock, fresh=fresh, shop=shop, cross_process=cross_process
+    )
     if worker:
         site.system.start()
     return site
+
+
+def another_process(site: Site) -> Site:
+    """A second server on ``site``'s database (its own engine and caches), as another worker
+    process would be; both hear of each other's consent writes. Close it before ``site``."""
+    return _build(site.folder, customers=len(site.persons), clock=None, fresh=False, cross_process=True)
 
 
 def _build(
@@ -142,6 +152,7 @@ def _build(
     clock: Callable[[], dt.datetime] | None,
     fresh: bool,
     shop: bool = False,
+    cross_process: bool = False,
 ) -> Site:
     first, current = _declarations()
     mail = SinkMailer(folder / "outbox")
@@ -162,7 +173,7 @@ def _build(
         connections=urls,
         mailer=mail,
         clock=clock,
-        cross_process=False,
+        cross_process=cross_process,
     )
     persons = people(customers)
     try:

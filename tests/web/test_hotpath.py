@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 
 from pledge.web.hotpath import ConsentHotPath
 from pledge.web.security import SecurityMiddleware
-from tests.web.sites import BASE, Site, open_site
+from tests.web.sites import BASE, Site, another_process, open_site
 
 COOKIE_ID = "visitor-0123456789abcdef"
 VERSION = "2026-11-01"
@@ -271,3 +271,25 @@ def test_a_body_in_pieces_is_read_whole_and_replayed_when_handed_on(pledge_site:
     before = pledge_site.system.audit.size()
     _asgi_post(pledge_site.app, [text[:10]], disconnect=True)
     assert pledge_site.system.audit.size() == before
+
+
+def test_reads_show_every_write_whichever_server_process_took_it(tmp_path: Path) -> None:
+    """Two server processes on one database: the banner reads through one right after writing
+    through the other, and always sees its latest choice (the rendered answers are cached per
+    state, and states per subject, in each process)."""
+    first = open_site(tmp_path, cross_process=True)
+    second = another_process(first)
+    try:
+        clients = [first.client(), second.client()]
+        for n in range(8):
+            analytics = n % 3 != 1
+            writer, reader = clients[n % 2], clients[(n + 1) % 2]
+            assert writer.post("/api/v1/consent", json=choice(analytics)).status_code == 200
+            for client in (reader, writer):
+                read = client.get("/api/v1/consent", params={"cookie_id": COOKIE_ID}).json()
+                assert read["categories"]["analytics"] is analytics, n
+            latest = [e["kind"] for e in read["events"] if e["purpose"] == "site_analytics"][-1]
+            assert latest == ("grant" if analytics else "withdraw")
+    finally:
+        second.close()
+        first.close()

@@ -45,7 +45,7 @@ import sqlalchemy as sa
 from pledge.consent import queries as q
 from pledge.consent.ledger import NOTIFY_CHANNEL, SyncFeed
 from pledge.errors import StorageError
-from pledge.policy.enforcer import ChangeFeed
+from pledge.policy.enforcer import ChangeFeed, OnChange
 from pledge.policy.state import ANY
 from pledge.storage.db import Database
 
@@ -53,7 +53,6 @@ __all__ = ["Feed", "PollingChangeFeed", "PostgresChangeFeed", "open_feed"]
 
 log = logging.getLogger(__name__)
 
-OnChange = Callable[[str], None]
 OnReset = Callable[[], None]
 
 
@@ -236,23 +235,24 @@ class PollingChangeFeed:
             self.poll(self._on_change)
 
     def poll(self, on_change: OnChange) -> int:
-        """One round: report every subject with events since the last round."""
+        """One round: report every subject with events since the last round, each with the
+        latest of those events' ids (ids follow commit order here: see the module docstring)."""
         # One round at a time: two at once could both report, but the later must not finish
         # first and leave `_seen` behind (or a caller of sync() before the change is delivered).
         with self._lock:
             seen = self._seen
-            changed: set[str] = set()
+            changed: dict[str, int] = {}
             while True:  # pages, for a long backlog
                 rows = self._new_rows(seen)
                 for event_id, subject_id, alias in rows:
-                    changed.add(subject_id)
+                    changed[subject_id] = event_id  # oldest first: the last one is the latest
                     if alias is not None:
-                        changed.add(alias)
+                        changed[alias] = event_id
                     seen = max(seen, event_id)
                 if len({row[0] for row in rows}) < q.POLL_LIMIT:
                     break
             for subject_id in sorted(changed):
-                on_change(subject_id)
+                on_change(subject_id, seen_event=changed[subject_id])
             self._seen = seen  # only once delivered: a failed round is repeated
             return len(changed)
 

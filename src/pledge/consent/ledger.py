@@ -26,7 +26,7 @@ from sqlalchemy.engine import Connection
 from pledge.audit.sink import AuditSink
 from pledge.consent import queries as q
 from pledge.consent._sql import as_utc, insert_ignore, utcnow
-from pledge.consent.derive import derive_snapshot, derive_state
+from pledge.consent.derive import derive_snapshot, derive_state, extend_snapshot
 from pledge.consent.directory import COOKIE_KINDS, SubjectDirectory
 from pledge.consent.events import SOURCES, ConsentEvent, EventKind, NewEvent, check_event
 from pledge.consent.snapshot import HISTORY_KEPT, HistoryItem, LedgerState
@@ -50,6 +50,14 @@ class CachedStates(Protocol):
     """A cache of derived states kept current by this ledger's notifications (the enforcer)."""
 
     def state(self, subject_id: str) -> SubjectState: ...
+
+    def token(self, subject_id: str) -> Any:
+        """Changes whenever the subject's cached state is forgotten or replaced."""
+        ...
+
+    def refresh(self, subject_id: str, state: SubjectState, token: Any) -> None:
+        """Cache ``state`` (of a write just committed) unless ``token`` moved since it was read."""
+        ...
 
 
 class SyncFeed(Protocol):
@@ -82,13 +90,14 @@ class ConsentLedger:
         self.audit = audit
         self.directory = SubjectDirectory(db, hash_key, policy_version=policy.version, clock=clock)
         self._clock = clock
-        self._listeners: list[Invalidator] = []
+        self._listeners: list[tuple[Invalidator, object]] = []
         self._cache: CachedStates | None = None
         self._feed: SyncFeed | None = None
 
     def subscribe(self, listener: Invalidator) -> None:
         """Call ``listener(subject_id, pending_event=...)`` for every subject a write changes."""
-        self._listeners.append(listener)
+        # Its owner too: the cache serving reads is handed the new state instead (_notify).
+        self._listeners.append((listener, getattr(listener, "__self__", None)))
 
     def serve_reads(self, cache: CachedStates, feed: SyncFeed | None) -> None:
         """Answer :meth:`current` from ``cache`` (subscribed to this ledger), first catching up
@@ -251,7 +260,8 @@ class ConsentLedger:
         What to record is decided from the ledger itself under the subject's lock, never from a
         cached state alone: a stale "already granted" would silently drop a choice. (A fresh
         cached state may rule out a write beforehand: then nothing is recorded and no write
-        transaction is opened.)"""
+        transaction is opened. Under the lock, one query tells whether the cached state is the
+        ledger's: see :meth:`_set`.)"""
         now = self._clock()
         wanted = [
             check_event(
@@ -283,27 +293,69 @@ class ConsentLedger:
                     now=now,
                 )
             )
-        if conn is None and self._cache is not None and not _differing(self.current(subject_id), wanted):
-            return []  # the ledger says so already (as of now): nothing to write
         if conn is not None:
-            written, aliases = self._set(conn, subject_id, wanted, now)
+            written, aliases, _ = self._set(conn, subject_id, wanted, now, known=None)
             if written:
                 self._notify(aliases, pending=written[-1].id)
             return written
+        known = None
+        if self._cache is not None:
+            known = self.current(subject_id)
+            if not _differing(known, wanted):
+                return []  # the ledger says so already (as of now): nothing to write
         with self.db.begin() as own:
-            written, aliases = self._set(own, subject_id, wanted, now)
-        self._notify(aliases, pending=None)
+            written, aliases, fresh = self._set(own, subject_id, wanted, now, known=known)
+        self._notify(aliases, pending=None, fresh=fresh)
         return written
 
     def _set(
-        self, conn: Connection, subject_id: str, wanted: list[NewEvent], now: dt.datetime
-    ) -> tuple[list[ConsentEvent], list[str]]:
-        root = self._lock(conn, subject_id, now)
-        state = derive_state(root, conn.execute(q.GROUP_EVENTS, {"root": root}))
+        self,
+        conn: Connection,
+        subject_id: str,
+        wanted: list[NewEvent],
+        now: dt.datetime,
+        *,
+        known: LedgerState | None,
+    ) -> tuple[list[ConsentEvent], list[str], _Fresh | None]:
+        """Under the subject's lock: what of ``wanted`` differs from the ledger, written. Also
+        the state the write leads to, for the cache serving reads (when it can take it).
+
+        ``known`` (the cached state just read) is decided from when one query proves it is the
+        ledger's: same root, and the root's group holds as many events as it was derived from.
+        Events are never deleted and a group only gains members while its root stays root (a
+        merge *into* it; a merge of it elsewhere changes the root), so an equal count is the very
+        same set of events. Otherwise the group's events are read and folded, as always."""
+        root, version = self._lock_root(conn, subject_id, now)
+        cache = self._cache
+        # Read under the lock, before commit: an invalidation after it may come from a later write.
+        token = cache.token(root) if cache is not None and root == subject_id else None
+        members = conn.execute(q.GROUP_STATS, {"root": root}).all()
+        aliases = [root, *(m.id for m in members if m.id != root)]
+        count = sum(int(m.events) for m in members)
+        if (
+            isinstance(known, LedgerState)
+            and known.root == root
+            and known.event_count == count
+            and known.last_event == max((m.last or 0 for m in members), default=0)
+        ):
+            state = known
+        else:
+            rows = conn.execute(q.GROUP_EVENTS, {"root": root}).all()
+            state = _snapshot(subject_id, root, rows, version)
         needed = _differing(state, wanted)
         if not needed:
-            return [], []
-        return self._write(conn, root, needed, locked=True)
+            return [], [], None
+        written, _ = self._write(conn, root, needed, locked=True, aliases=aliases)
+        fresh = None
+        if (
+            token is not None
+            and len(aliases) == 1
+            and state.subject_id == root
+            and state.baseline_version is not None
+            and conn.dialect.name in _EXACT_TIMES
+        ):
+            fresh = _Fresh(root, extend_snapshot(state, written), token)
+        return written, aliases, fresh
 
     def _append(self, subject_id: str, event: NewEvent, conn: Connection | None) -> ConsentEvent:
         if conn is not None:
@@ -317,29 +369,42 @@ class ConsentLedger:
 
     def _lock(self, conn: Connection, subject_id: str, now: dt.datetime) -> str:
         """Lock the subject's row (see the module docstring) and return its root."""
+        return self._lock_root(conn, subject_id, now)[0]
+
+    def _lock_root(self, conn: Connection, subject_id: str, now: dt.datetime) -> tuple[str, str | None]:
+        """:meth:`_lock`, and the root's ``policy_version`` (a state's baseline) when it is
+        ``subject_id`` itself and the database returned it with the lock."""
         if not isinstance(subject_id, str) or not subject_id or len(subject_id) > 40:
             raise NotFound("no such subject")
         values = {"sid": subject_id, "now": now}
+        version = None
         if conn.dialect.update_returning:  # SQLite 3.35+, PostgreSQL: lock and read in one
             row = conn.execute(q.TOUCH_RETURNING, values).first()
             if row is None:
                 raise NotFound(f"no subject '{subject_id}'", hint="resolve an identity to a subject first")
-            merged = row[0]
+            merged, version = row[0], row[1]
         else:
             if conn.execute(q.TOUCH, values).rowcount == 0:
                 raise NotFound(f"no subject '{subject_id}'", hint="resolve an identity to a subject first")
             merged = conn.execute(q.ROOT, {"sid": subject_id}).one().merged_into
         if merged is None:
-            return subject_id
+            return subject_id, version
         conn.execute(q.TOUCH, {"sid": merged, "now": now})
-        return str(merged)
+        return str(merged), None
 
     def _write(
-        self, conn: Connection, subject_id: str, new: Sequence[NewEvent], *, locked: bool = False
+        self,
+        conn: Connection,
+        subject_id: str,
+        new: Sequence[NewEvent],
+        *,
+        locked: bool = False,
+        aliases: list[str] | None = None,
     ) -> tuple[list[ConsentEvent], list[str]]:
         """Append ``new`` for the subject (its root once ``locked``): their audit entries under
         one lock of the audit log, then the events; returns them and the subjects whose state
-        changed (the root and everyone merged into it)."""
+        changed (the root and everyone merged into it: ``aliases``, when the caller read them
+        under the lock already)."""
         now = self._clock()
         root = subject_id if locked else self._lock(conn, subject_id, now)
         version, digest = self.policy.version, self.policy.digest
@@ -386,7 +451,8 @@ class ConsentLedger:
             written.append(ConsentEvent(id=int(key[0]), **values))
             if event.kind in (EventKind.AGE_DECLARED, EventKind.BIRTH_DATE_DECLARED):
                 self._maybe_flag_minor(conn, root, event, now)
-        aliases = [root, *conn.execute(q.ALIASES, {"root": root}).scalars()]
+        if aliases is None:
+            aliases = [root, *conn.execute(q.ALIASES, {"root": root}).scalars()]
         if conn.dialect.name == "postgresql":
             # The tick says where this write falls in commit order (the clock row stays locked
             # until commit); readers use it to know when they have heard of every write.
@@ -425,10 +491,19 @@ class ConsentLedger:
                 "subject.flagged_minor", {"minimum_age": minimum, "action": "purge"}, subject=root, conn=conn
             )
 
-    def _notify(self, subject_ids: Iterable[str], *, pending: int | None) -> None:
-        for listener in self._listeners:
+    def _notify(
+        self, subject_ids: Iterable[str], *, pending: int | None, fresh: _Fresh | None = None
+    ) -> None:
+        """Tell the listeners which subjects changed; the cache serving reads is handed the new
+        state of ``fresh.subject_id`` instead of forgetting it."""
+        cache = self._cache if fresh is not None else None
+        for listener, owner in self._listeners:
             for sid in subject_ids:
+                if cache is not None and owner is cache and fresh is not None and sid == fresh.subject_id:
+                    continue
                 listener(sid, pending_event=pending)
+        if cache is not None and fresh is not None:
+            cache.refresh(fresh.subject_id, fresh.state, fresh.token)
 
     # --- reading --------------------------------------------------------------------------------
 
@@ -451,18 +526,8 @@ class ConsentLedger:
         first = rows[0]
         root = first.merged_into or subject_id
         baseline = first.root_version if first.merged_into is not None else first.subject_version
-        rows = [r for r in rows if r.id is not None]  # members without events: empty join rows
-        history = (
-            tuple(
-                HistoryItem(
-                    r.id, r.kind, r.purpose, r.channel, r.source, r.policy_version, as_utc(r.occurred_at)
-                )
-                for r in rows
-            )
-            if len(rows) <= HISTORY_KEPT
-            else None
-        )
-        return derive_snapshot(subject_id, root, rows, baseline_version=baseline, history=history)
+        # Members without events: empty join rows.
+        return _snapshot(subject_id, root, [r for r in rows if r.id is not None], baseline)
 
     def current(self, subject_id: str) -> LedgerState:
         """The subject's state and history as of this call: from the cache :meth:`serve_reads`
@@ -501,6 +566,33 @@ class ConsentLedger:
                 .order_by(subjects.c.minor_flagged_at, subjects.c.id)
             )
             return [FlaggedMinor(r.id, as_utc(r.minor_flagged_at)) for r in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class _Fresh:
+    """The state a write led to, for the cache serving reads (see ``Enforcer.refresh``)."""
+
+    subject_id: str
+    state: LedgerState
+    token: Any
+
+
+_EXACT_TIMES = frozenset({"sqlite", "postgresql"})
+"""Databases that give back a timestamp exactly as written (MariaDB's DATETIME drops the
+microseconds), so a state built from the events as written equals one read back."""
+
+
+def _snapshot(subject_id: str, root: str, rows: Sequence[Any], baseline: str | None) -> LedgerState:
+    """The state and history of ``rows`` (the group's events, ``GROUP_EVENTS`` columns)."""
+    history = (
+        tuple(
+            HistoryItem(r.id, r.kind, r.purpose, r.channel, r.source, r.policy_version, as_utc(r.occurred_at))
+            for r in rows
+        )
+        if len(rows) <= HISTORY_KEPT
+        else None
+    )
+    return derive_snapshot(subject_id, root, rows, baseline_version=baseline, history=history)
 
 
 def _differing(state: SubjectState, wanted: Iterable[NewEvent]) -> list[NewEvent]:

@@ -19,6 +19,7 @@ __all__ = [
     "CLOCK",
     "FIND",
     "GROUP_EVENTS",
+    "GROUP_STATS",
     "INSERT_EVENT",
     "INSERT_SUBJECT",
     "MAX_EVENT",
@@ -44,13 +45,27 @@ _GROUP = sa.select(_S.id).where(sa.or_(_S.id == bindparam("root"), _S.merged_int
 ROOT = sa.select(_S.id, _S.merged_into).where(_S.id == bindparam("sid"))
 ALIASES = sa.select(_S.id).where(_S.merged_into == bindparam("root")).order_by(_S.id)
 
+# ``value`` as the driver gives it (JSON text, except on PostgreSQL): it matters to the state
+# for two rare kinds of event only, so derive.py decodes it for those, not for every row read.
+_RAW_VALUE = sa.type_coerce(_E.value, sa.Text()).label("value")
 _EVENT_COLUMNS = (
-    *(_E.id, _E.kind, _E.purpose, _E.channel, _E.value, _E.jurisdiction, _E.source),
+    *(_E.id, _E.kind, _E.purpose, _E.channel, _RAW_VALUE, _E.jurisdiction, _E.source),
     *(_E.policy_version, _E.occurred_at),
 )
 
 GROUP_EVENTS = sa.select(*_EVENT_COLUMNS).where(_E.subject_id.in_(_GROUP)).order_by(_E.id)
 """What a state and a history need of a subject's events (no proof text)."""
+
+_MEMBER = subjects.alias("member")
+GROUP_STATS = (
+    sa.select(_MEMBER.c.id, sa.func.count(_E.id).label("events"), sa.func.max(_E.id).label("last"))
+    .select_from(_MEMBER.outerjoin(events, _E.subject_id == _MEMBER.c.id))
+    .where(sa.or_(_MEMBER.c.id == bindparam("root"), _MEMBER.c.merged_into == bindparam("root")))
+    .group_by(_MEMBER.c.id)
+    .order_by(_MEMBER.c.id)
+)
+"""Per member of a root's group (the root and everyone merged into it): how many events, and
+the latest. What a write checks a cached state against, and whom it changes, in one query."""
 
 _ROOTS = subjects.alias("root_subject")
 _MEMBERS = subjects.alias("member")
@@ -83,7 +98,7 @@ FIND = (
 OWNER = sa.select(_I.subject_id).where(_I.kind == bindparam("kind"), _I.digest == bindparam("digest"))
 
 TOUCH = subjects.update().where(_S.id == bindparam("sid")).values(updated_at=bindparam("now"))
-TOUCH_RETURNING = TOUCH.returning(_S.merged_into)
+TOUCH_RETURNING = TOUCH.returning(_S.merged_into, _S.policy_version)
 
 INSERT_EVENT = events.insert()
 INSERT_SUBJECT = subjects.insert()

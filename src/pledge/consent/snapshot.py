@@ -43,6 +43,8 @@ class LedgerState(SubjectState):
     the ledger has no such subject."""
     history: tuple[HistoryItem, ...] | None = ()
     """Oldest first; None when longer than :data:`HISTORY_KEPT` (read it from the ledger)."""
+    event_count: int = 0
+    """How many ledger events it was derived from (the ledger's writes check it is current)."""
 
     @property
     def exists(self) -> bool:

@@ -22,10 +22,20 @@ moment the ledger changes for them, in this process and in every other one:
 * in-process, the ledger calls :meth:`Enforcer.invalidate` after its transaction commits;
 * across processes, a :class:`ChangeFeed` delivers the same call (PostgreSQL ``LISTEN/NOTIFY``,
   or polling on SQLite; see :mod:`pledge.consent.feeds` for why each);
-* a load that raced with a write is never cached: every invalidation bumps an epoch, and a state
-  read while the epoch moved is used once and dropped. When a write happens inside a caller's
+* a load that raced with a write is never cached: every invalidation bumps a counter for the
+  subject (one of :data:`_STRIPES`, by hash, so unrelated subjects rarely share one), and a state
+  read while its counter moved is used once and dropped. When a write happens inside a caller's
   transaction (so the ledger cannot know when it commits), the ledger names the event id it wrote
   and the subject is not cached again until a load sees that event.
+
+**Writes through this process's ledger refresh instead.** The ledger derives the state a write
+leads to under the subject's lock anyway, so it hands that state over (:meth:`Enforcer.refresh`)
+rather than have the next read load it again; it reads the subject's counter (:meth:`token`)
+while it still holds the lock, and the state is cached only if nothing invalidated the subject
+since (else it is forgotten, as before). The polling change feed later reports that same write
+with its event id; a cached state already derived from that event or a later one is kept
+(``seen_event``): within a subject, event ids follow commit order (writers take the subject's
+lock first), so it already reflects the write.
 """
 
 from __future__ import annotations
@@ -55,6 +65,11 @@ _MEMO_LIMIT = 512
 """Distinct questions remembered per subject; a caller asking endless variations just recomputes."""
 _PENDING_SECONDS = 60.0
 """How long to wait for an uncommitted write to show before assuming it was rolled back."""
+_STRIPES = 4096
+"""Invalidation counters (a power of two): a subject's is ``_STRIPES[hash(id) % _STRIPES]``."""
+
+Token = tuple[int, int]
+"""What :meth:`Enforcer.token` returns: compare, don't interpret."""
 
 
 class StateSource(Protocol):
@@ -63,10 +78,16 @@ class StateSource(Protocol):
         ...
 
 
+class OnChange(Protocol):
+    def __call__(self, subject_id: str, *, seen_event: int | None = None) -> None:
+        """``subject_id`` changed (``seen_event``: by the event with that id, when known)."""
+        ...
+
+
 class ChangeFeed(Protocol):
     """Tells an enforcer which subjects changed, from wherever the change happened."""
 
-    def start(self, on_change: Callable[[str], None], on_reset: Callable[[], None]) -> None:
+    def start(self, on_change: OnChange, on_reset: Callable[[], None]) -> None:
         """Begin delivering; returns once deliveries are guaranteed (e.g. after LISTEN)."""
         ...
 
@@ -132,8 +153,8 @@ class Enforcer:
         self._max_subjects = max(1, max_subjects)
         self._today = today
         self._cache: dict[str | None, _Entry] = {None: _Entry(EMPTY_STATE, 0)}
-        self._epochs = itertools.count(1)
-        self._epoch = 0
+        self._epoch = 0  # moved by invalidate_all
+        self._stripes = [0] * _STRIPES  # moved by invalidating (or refreshing) a subject
         self._pending: dict[str, tuple[int, float]] = {}
         self._feeds: list[ChangeFeed] = []
         self._lock = threading.Lock()
@@ -291,25 +312,38 @@ class Enforcer:
                 "a subject id is a pseudonymous id (letters, digits, _.:+/=~-; at most 200)",
                 hint="resolve the person's e-mail address to a subject id first (SubjectDirectory)",
             )
-        epoch = self._epoch
+        token = self.token(subject_id)
         state = self._states.load_state(subject_id)
         entry = _Entry(state, self._expiry(state))
-        pending = self._pending.get(subject_id)
-        if pending is not None:
-            event_id, deadline = pending
-            if state.last_event >= event_id or time.monotonic() > deadline:
-                self._pending.pop(subject_id, None)
-            else:
+        # Checked and stored under the lock invalidate() and refresh() take, so a write's
+        # invalidation cannot fall between the check and the store.
+        with self._lock:
+            if not self._unblocked(subject_id, state):
                 return entry  # the write we were told about has not committed (yet): don't cache
-        if epoch == self._epoch:
+            if self.token(subject_id) != token:
+                return entry  # raced with a write: use it once
             cache = self._cache
+            held = cache.get(subject_id)
+            if held is not None and held.state.last_event > state.last_event and not held.expires:
+                return entry  # a later state was stored meanwhile (a refresh): keep that one
             if len(cache) > self._max_subjects:
-                with self._lock:
-                    # Forget the oldest entries (dicts keep insertion order); None stays.
-                    for stale in list(itertools.islice(cache, 1, 1 + len(cache) // 10)):
-                        cache.pop(stale, None)
+                # Forget the oldest entries (dicts keep insertion order); None stays.
+                for stale in list(itertools.islice(cache, 1, 1 + len(cache) // 10)):
+                    cache.pop(stale, None)
             cache[subject_id] = entry
         return entry
+
+    def _unblocked(self, subject_id: str, state: SubjectState) -> bool:
+        """False while a write named by ``invalidate(pending_event=...)`` is not in ``state``
+        (and has not timed out). Under ``_lock``."""
+        pending = self._pending.get(subject_id)
+        if pending is None:
+            return True
+        event_id, deadline = pending
+        if state.last_event >= event_id or time.monotonic() > deadline:
+            self._pending.pop(subject_id, None)
+            return True
+        return False
 
     def _expiry(self, state: SubjectState) -> int:
         minimum = self.policy.minimum_age
@@ -339,18 +373,47 @@ class Enforcer:
 
     # --- invalidation ---------------------------------------------------------------------------
 
-    def invalidate(self, subject_id: str, *, pending_event: int | None = None) -> None:
+    def invalidate(
+        self, subject_id: str, *, pending_event: int | None = None, seen_event: int | None = None
+    ) -> None:
         """Forget ``subject_id``'s state. ``pending_event``: the id of an event written in a
         transaction that may not have committed yet; the subject is not cached again until a load
-        sees it."""
-        if pending_event is not None:
-            self._pending[subject_id] = (pending_event, time.monotonic() + _PENDING_SECONDS)
-        self._epoch = next(self._epochs)
-        self._cache.pop(subject_id, None)
+        sees it. ``seen_event``: the id of the committed event that changed the subject, from a
+        feed whose event ids follow commit order; a cached state derived from it (or a later one)
+        is kept."""
+        stripe = hash(subject_id) & (_STRIPES - 1)
+        with self._lock:
+            if pending_event is not None:
+                self._pending[subject_id] = (pending_event, time.monotonic() + _PENDING_SECONDS)
+            elif seen_event is not None:
+                held = self._cache.get(subject_id)
+                if held is not None and held.state.last_event >= seen_event:
+                    return
+            self._stripes[stripe] += 1
+            self._cache.pop(subject_id, None)
+
+    def token(self, subject_id: str) -> Token:
+        """Changes whenever ``subject_id``'s cached state is forgotten or replaced (for
+        :meth:`refresh`)."""
+        return (self._epoch, self._stripes[hash(subject_id) & (_STRIPES - 1)])
+
+    def refresh(self, subject_id: str, state: SubjectState, token: Token) -> None:
+        """Cache ``state``, derived by a write this process committed, as the subject's state.
+        ``token``: :meth:`token`, read while the write held the subject's lock; if the subject was
+        invalidated since (by another write, which may be later than this one), ``state`` is
+        forgotten instead, as :meth:`invalidate` would."""
+        stripe = hash(subject_id) & (_STRIPES - 1)
+        with self._lock:
+            fresh = self.token(subject_id) == token
+            self._stripes[stripe] += 1  # loads begun before the write must not store theirs
+            if not fresh or not self._unblocked(subject_id, state):
+                self._cache.pop(subject_id, None)
+                return
+            self._cache[subject_id] = _Entry(state, self._expiry(state))
 
     def invalidate_all(self) -> None:
-        self._epoch = next(self._epochs)
         with self._lock:
+            self._epoch += 1
             none = self._cache[None]
             self._cache.clear()
             self._cache[None] = none
