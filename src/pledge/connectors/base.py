@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import math
 import re
 import uuid
 from collections.abc import Collection, Iterator, Mapping, Sequence
@@ -173,8 +174,8 @@ def coerce(column: Column, value: Any, *, nul_allowed: bool = True) -> Any:
             number = value
         elif isinstance(value, str) and _INT.match(value.strip()):
             number = int(value.strip())
-        elif isinstance(value, float | decimal.Decimal) and value == int(value):
-            number = int(value)
+        elif isinstance(value, float | decimal.Decimal) and _finite(value) and value == int(value):
+            number = int(value)  # infinities and NaN (Python's JSON reads them) have no integer form
         else:
             return NO_MATCH
         return number if _INT64[0] <= number <= _INT64[1] else NO_MATCH
@@ -228,6 +229,10 @@ def coerce_many(column: Column, values: Sequence[Any], *, nul_allowed: bool = Tr
         if found is not NO_MATCH:
             seen.setdefault(found, None)
     return list(seen)
+
+
+def _finite(value: float | decimal.Decimal) -> bool:
+    return value.is_finite() if isinstance(value, decimal.Decimal) else math.isfinite(value)
 
 
 def _when(value: Any, kind: str) -> Any:

@@ -14,7 +14,8 @@ Anything else is listed as residual and fails the check. Asking 1. costs no row:
 answers from an index (see ``SqlSession.exists``); only when it says yes are the matching rows
 read, exactly as a plain search would. So a bulk erasure pays for its verification mostly with
 index probes, not with reading and decoding rows it has just deleted. Connectors without
-``exists`` are searched by ``read``, as before. Databases are checked side by side.
+``exists`` are searched by ``read``, as before. For many people, every collection is checked at
+once, each on its own connection.
 """
 
 from __future__ import annotations
@@ -129,21 +130,25 @@ def _search(session: Session, check: _Collection) -> None:
 
 
 def _search_all(checks: Sequence[_Collection], connectors: Mapping[str, Connector]) -> None:
-    by_dataset: dict[str, list[_Collection]] = {}
-    for check in checks:
-        by_dataset.setdefault(check.node.ref[0], []).append(check)
-
-    def run(dataset: str) -> None:
-        with connectors[dataset].session() as session:
-            for check in by_dataset[dataset]:
-                _search(session, check)
-
     volume = sum(len(c.kept_keys) + sum(map(len, c.searched.values())) for c in checks)
-    if len(by_dataset) < 2 or volume < _SIDE_BY_SIDE_FROM:
-        for dataset in by_dataset:  # one person: handing work to threads costs more than it saves
-            run(dataset)
+    if volume < _SIDE_BY_SIDE_FROM or len(checks) < 2:
+        # One person: handing work to threads costs more than it saves.
+        by_dataset: dict[str, list[_Collection]] = {}
+        for check in checks:
+            by_dataset.setdefault(check.node.ref[0], []).append(check)
+        for dataset, group in by_dataset.items():
+            with connectors[dataset].session() as session:
+                for check in group:
+                    _search(session, check)
         return
-    futures = [shared_pool().submit(run, dataset) for dataset in by_dataset]
+
+    # Many people: every collection is checked at once, each on its own reading connection,
+    # the databases' own as much as each other's (these reads share no transaction anyway).
+    def run(check: _Collection) -> None:
+        with connectors[check.node.ref[0]].session() as session:
+            _search(session, check)
+
+    futures = [shared_pool().submit(run, check) for check in checks]
     for future in futures:
         future.result()  # re-raises a connector error here
 
