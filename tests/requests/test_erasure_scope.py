@@ -334,3 +334,45 @@ def test_a_composite_key_residue_is_reported(
     residual = {(r["collection"], tuple(r["key"])) for r in verification["residual"]}
     assert ("club:memberships", (7, 1)) in residual and ("club:memberships", (8, 1)) in residual
     assert not any(key[1] == 2 for name, key in residual if name == "club:memberships")
+
+
+# --- many rows at once ----------------------------------------------------------------------------
+
+
+def test_rewriting_many_rows_in_overlapped_parts_ends_the_same(
+    club_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pledge.requests import erasure
+
+    crowd = [
+        {"id": 100 + i, "email": f"m{i}@example.com", "name": f"M {i}", "phone": None if i % 3 else f"+{i}"}
+        for i in range(41)
+    ]
+    engine = sa.create_engine(club_url)
+    with engine.begin() as conn:
+        conn.execute(members.insert(), [{**m, "iban": None, "joined_on": None} for m in crowd])
+    engine.dispose()
+    who = [Identity("email", m["email"]) for m in crowd]
+    plain_url = f"sqlite:///{tmp_path / 'plain.db'}"
+    plain = sa.create_engine(plain_url)
+    meta.create_all(plain)
+    with plain.begin() as conn:
+        conn.execute(members.insert(), [{**m, "iban": None, "joined_on": None} for m in crowd])
+    plain.dispose()
+
+    for made in executor(plain_url, members_override=False):
+        expected = erase_subjects(made, who, workdir=tmp_path)
+    monkeypatch.setattr(erasure, "_OVERLAP_FROM", 2)
+    monkeypatch.setattr(erasure, "_OVERLAP_PARTS", 4)  # parts of 11, 11, 11 and 8 rows
+    for made in executor(club_url, members_override=False):
+        outcome = erase_subjects(made, who, workdir=tmp_path)
+    step = outcome["steps"]["erase:club:members"]
+    assert step["found"] == 41 and step["updated"] == 41 and step["deleted"] == 0
+    assert outcome["summary"]["verification"]["verified"] is True
+    assert step == {**expected["steps"]["erase:club:members"], "dry_run": False}
+    crowd_ids = {m["id"] for m in crowd}
+    assert [r for r in rows(club_url, members) if r["id"] in crowd_ids] == rows(plain_url, members)
+    assert [r["email"] for r in rows(club_url, members) if r["id"] < 100] == [
+        "ann@example.com",
+        "bob@example.com",
+    ]

@@ -21,7 +21,16 @@ import psycopg
 from psycopg.adapt import Dumper
 from psycopg.postgres import types as pg_types
 
-__all__ = ["Int2Array", "Int4Array", "IntArray", "TextArray", "bool_array", "int_array", "text_array"]
+__all__ = [
+    "Int2Array",
+    "Int4Array",
+    "IntArray",
+    "TextArray",
+    "bool_array",
+    "int_array",
+    "int_type",
+    "text_array",
+]
 
 
 class _ArrayText:
@@ -83,17 +92,24 @@ psycopg.adapters.register_dumper(Int2Array, _Int2ArrayDumper)
 psycopg.adapters.register_dumper(TextArray, _TextArrayDumper)
 
 
+def int_type(values: Sequence[int]) -> str:
+    """The element type psycopg gives a list of these ints: the narrowest that holds them all."""
+    low, high = min(values), max(values)
+    if low >= -(2**15) and high < 2**15:
+        return "smallint"
+    if low >= -(2**31) and high < 2**31:
+        return "integer"
+    return "bigint"
+
+
+_INT_ARRAYS = {"smallint": Int2Array, "integer": Int4Array, "bigint": IntArray}
+
+
 def int_array(values: Sequence[int]) -> IntArray | TextArray:
     """Python ints (never bools) within the int8 range, typed as psycopg types a list of them."""
     if not values:
         return TextArray("{}")
-    text = "{" + ",".join(map(str, values)) + "}"
-    low, high = min(values), max(values)
-    if low >= -(2**15) and high < 2**15:
-        return Int2Array(text)
-    if low >= -(2**31) and high < 2**31:
-        return Int4Array(text)
-    return IntArray(text)
+    return _INT_ARRAYS[int_type(values)]("{" + ",".join(map(str, values)) + "}")
 
 
 def _quoted(value: str | None) -> str:

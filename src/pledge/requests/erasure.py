@@ -16,6 +16,7 @@ from __future__ import annotations
 import heapq
 import json
 from collections.abc import Sequence
+from concurrent.futures import Future
 from dataclasses import replace
 from typing import Any
 
@@ -29,7 +30,7 @@ from pledge.requests.strategies import (
     mask_seed,
     seed_prefix,
 )
-from pledge.requests.traverse import jsonable, jsonable_list
+from pledge.requests.traverse import jsonable, jsonable_list, shared_pool
 
 __all__ = [
     "apply_nested",
@@ -43,6 +44,8 @@ __all__ = [
 ]
 
 _LISTED = 100  # rows listed one by one in a step's result; beyond that, counted
+_OVERLAP_FROM = 2000  # rows rewritten from which reading and computing overlap
+_OVERLAP_PARTS = 4
 
 
 def erase_order(plan: TraversalPlan) -> list[PlanNode]:
@@ -239,6 +242,11 @@ def erase_collection(
         if erasure.delete_row and not dry_run and _keys_suffice(node):
             # Deleting needs no values: name the rows by their keys, read only those kept.
             return _delete_by_keys(node, erasure, session, keys, fallback, hash_key, result)
+        if not erasure.delete_row and not dry_run and len(keys) >= _OVERLAP_FROM:
+            rewrite = RowRewriter(node, erasure.actions, hash_key=hash_key)
+            found, updated = _rewrite_overlapped(node, erasure, session, keys, rewrite)
+            result.update(found=found, deleted=0, updated=updated, kept_rows=[], kept_row_count=0)
+            return result
         rows = read_by_keys(session, node, keys, lock=not dry_run, columns=_written_columns(node, erasure))
         result["found"] = len(rows)
         kept: list[dict[str, Any]] = []
@@ -274,6 +282,43 @@ def erase_collection(
             updated = session.update(node.table.name, node.key, changes)
     result.update(deleted=deleted, updated=updated, kept_rows=kept[:_LISTED], kept_row_count=len(kept))
     return result
+
+
+def _changes(node: PlanNode, rewrite: RowRewriter, rows: Sequence[Row]) -> list[RowChange]:
+    return [
+        RowChange(tuple(row.get(c) for c in node.key), values) for row in rows if (values := rewrite(row))
+    ]
+
+
+def _rewrite_overlapped(
+    node: PlanNode,
+    erasure: CollectionErasure,
+    session: Session,
+    keys: Sequence[Sequence[Any]],
+    rewrite: RowRewriter,
+) -> tuple[int, int]:
+    """Rewrite many rows with the database and Python working at the same time: the rows are
+    locked and read in a few parts, each part's new values computed on a worker thread (masks
+    and hashes are HMACs: for 10,000 people, as long as a statement) while the next part is read,
+    then each part written. One transaction and the same rows, locks and values as reading
+    everything first; only the waiting overlaps."""
+    size = -(-len(keys) // _OVERLAP_PARTS)
+    columns = _written_columns(node, erasure)
+    pending: list[Future[list[RowChange]]] = []
+    found = updated = 0
+    try:
+        for start in range(0, len(keys), size):
+            rows = read_by_keys(session, node, keys[start : start + size], lock=True, columns=columns)
+            found += len(rows)
+            pending.append(shared_pool().submit(_changes, node, rewrite, rows))
+        for future in pending:
+            changes = future.result()
+            if changes:
+                updated += session.update(node.table.name, node.key, changes)
+    finally:
+        for future in pending:
+            future.cancel()
+    return found, updated
 
 
 def _written_columns(node: PlanNode, erasure: CollectionErasure) -> list[str]:
