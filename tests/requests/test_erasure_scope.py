@@ -319,21 +319,30 @@ def test_composite_keys_still_referenced_are_masked_in_place_and_verified(
     assert outcome["summary"]["verification"]["verified"] is True
 
 
+@pytest.mark.parametrize("at_once", [False, True], ids=["one-by-one", "pieces-at-once"])
 def test_a_composite_key_residue_is_reported(
-    sqlite_club: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    sqlite_club: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, at_once: bool
 ) -> None:
-    # A broken connector that silently skips deletes: verification must name the rows by full key.
+    # A broken connector that silently skips deletes: verification must name the rows by full key,
+    # whether it checks collections one by one (one person) or every piece at once (many).
     from pledge.connectors.sql import SqlSession
+    from pledge.requests import erasure_check
 
+    if at_once:
+        monkeypatch.setattr(erasure_check, "_SIDE_BY_SIDE_FROM", 0)
     monkeypatch.setattr(SqlSession, "delete", lambda self, table, key, keys: len(keys))
     monkeypatch.setattr(SqlSession, "try_delete", lambda self, table, key, keys: len(keys))
+    monkeypatch.setattr(SqlSession, "update", lambda self, table, key, changes: len(changes))
     for made in executor(sqlite_club, members_override=False):
         outcome = run_now(made, "erase", ANN, workdir=tmp_path)
     verification = outcome["summary"]["verification"]
     assert verification["verified"] is False
-    residual = {(r["collection"], tuple(r["key"])) for r in verification["residual"]}
-    assert ("club:memberships", (7, 1)) in residual and ("club:memberships", (8, 1)) in residual
-    assert not any(key[1] == 2 for name, key in residual if name == "club:memberships")
+    residual = {(r["collection"], tuple(r["key"]), r.get("field")) for r in verification["residual"]}
+    assert ("club:memberships", (7, 1), None) in residual and ("club:memberships", (8, 1), None) in residual
+    assert not any(key[1] == 2 for name, key, _ in residual if name == "club:memberships")
+    # Ann's member row was kept (rewritten in place), but the write never happened.
+    assert {f for name, key, f in residual if name == "club:members"} == {"email", "name", "phone", "iban"}
+    assert verification["remaining_rows"]["club:members"] == 1
 
 
 # --- many rows at once ----------------------------------------------------------------------------

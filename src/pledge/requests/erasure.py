@@ -16,7 +16,7 @@ from __future__ import annotations
 import heapq
 import json
 from collections.abc import Sequence
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
 
@@ -30,7 +30,7 @@ from pledge.requests.strategies import (
     mask_seed,
     seed_prefix,
 )
-from pledge.requests.traverse import jsonable, jsonable_list, shared_pool
+from pledge.requests.traverse import jsonable, jsonable_list
 
 __all__ = [
     "apply_nested",
@@ -306,18 +306,21 @@ def _rewrite_overlapped(
     columns = _written_columns(node, erasure)
     pending: list[Future[list[RowChange]]] = []
     found = updated = 0
-    try:
-        for start in range(0, len(keys), size):
-            rows = read_by_keys(session, node, keys[start : start + size], lock=True, columns=columns)
-            found += len(rows)
-            pending.append(shared_pool().submit(_changes, node, rewrite, rows))
-        for future in pending:
-            changes = future.result()
-            if changes:
-                updated += session.update(node.table.name, node.key, changes)
-    finally:
-        for future in pending:
-            future.cancel()
+    # One worker, parts in order: the first part's values are ready first (threads computing
+    # every part at once would share the interpreter and all finish at the end).
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="pledge-rewrite") as worker:
+        try:
+            for start in range(0, len(keys), size):
+                rows = read_by_keys(session, node, keys[start : start + size], lock=True, columns=columns)
+                found += len(rows)
+                pending.append(worker.submit(_changes, node, rewrite, rows))
+            for future in pending:
+                changes = future.result()
+                if changes:
+                    updated += session.update(node.table.name, node.key, changes)
+        finally:
+            for future in pending:
+                future.cancel()
     return found, updated
 
 

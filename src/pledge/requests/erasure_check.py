@@ -14,8 +14,8 @@ Anything else is listed as residual and fails the check. Asking 1. costs no row:
 answers from an index (see ``SqlSession.exists``); only when it says yes are the matching rows
 read, exactly as a plain search would. So a bulk erasure pays for its verification mostly with
 index probes, not with reading and decoding rows it has just deleted. Connectors without
-``exists`` are searched by ``read``, as before. For many people, every collection is checked at
-once, each on its own connection.
+``exists`` are searched by ``read``, as before. For many people, every collection's check, in
+pieces (the kept rows, each searched column), runs at once, each on its own connection.
 """
 
 from __future__ import annotations
@@ -101,18 +101,25 @@ def _checked_columns(node: PlanNode, erasure: CollectionErasure | None) -> list[
     return list(dict.fromkeys(columns))
 
 
-def _search(session: Session, check: _Collection) -> None:
-    """Fill ``check.rows``: the kept rows by key, then rows still matching a searched value."""
+def _search(session: Session, check: _Collection, only: str | None = None) -> None:
+    """Fill ``check.rows``: the kept rows by key, then rows still matching a searched value.
+    ``only``: just the search by that column (not the key column), a piece run on its own."""
     node = check.node
     table = node.table.name
     columns = _checked_columns(node, check.erasure)
-    for row in read_by_keys(session, node, check.kept_keys, columns=columns):
-        check.rows.setdefault(row_key(node, row), row)
-    check.searched_any = bool(check.kept_keys)
     single = node.key[0] if len(node.key) == 1 else None
-    read_keys = {k[0] for k in check.rows} if single else set()
+    read_keys: set[Any] = set()
+    if only is None:
+        for row in read_by_keys(session, node, check.kept_keys, columns=columns):
+            check.rows.setdefault(row_key(node, row), row)
+        if check.kept_keys:
+            check.searched_any = True
+        if single:  # list() of a dict is one step for other threads adding rows to it
+            read_keys = {k[0] for k in list(check.rows)}
     exists: Callable[..., bool] | None = getattr(session, "exists", None)
     for column, values in check.searched.items():
+        if only is not None and column != only:
+            continue
         if column == single:
             values = [v for v in values if v not in read_keys]  # those were just read by key
         if not values:
@@ -129,6 +136,14 @@ def _search(session: Session, check: _Collection) -> None:
             check.rows.setdefault(row_key(node, row), row)
 
 
+def _pieces(check: _Collection) -> list[tuple[_Collection, str | None]]:
+    """A collection's check in independent pieces: the kept rows (with the search by the key
+    column, which leaves out the keys just read), and the search by each other column."""
+    single = check.node.key[0] if len(check.node.key) == 1 else None
+    others = [c for c in check.searched if c != single] if single else []
+    return [(check, None), *((check, column) for column in others)]
+
+
 def _search_all(checks: Sequence[_Collection], connectors: Mapping[str, Connector]) -> None:
     volume = sum(len(c.kept_keys) + sum(map(len, c.searched.values())) for c in checks)
     if volume < _SIDE_BY_SIDE_FROM or len(checks) < 2:
@@ -142,13 +157,15 @@ def _search_all(checks: Sequence[_Collection], connectors: Mapping[str, Connecto
                     _search(session, check)
         return
 
-    # Many people: every collection is checked at once, each on its own reading connection,
-    # the databases' own as much as each other's (these reads share no transaction anyway).
-    def run(check: _Collection) -> None:
+    # Many people: every piece of every collection's check at once, each on its own reading
+    # connection (these reads share no transaction anyway).
+    def run(piece: tuple[_Collection, str | None]) -> None:
+        check, only = piece
         with connectors[check.node.ref[0]].session() as session:
-            _search(session, check)
+            _search(session, check, only)
 
-    futures = [shared_pool().submit(run, check) for check in checks]
+    pieces = [piece for check in checks for piece in _pieces(check)]
+    futures = [shared_pool().submit(run, piece) for piece in pieces]
     for future in futures:
         future.result()  # re-raises a connector error here
 
