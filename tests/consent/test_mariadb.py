@@ -36,3 +36,26 @@ def test_ledger_directory_and_tokens_on_mariadb(mariadb_url: str, policy: Compil
             tokens.redeem(token, "unsubscribe")
     finally:
         db.dispose()
+
+
+def test_banner_choices_and_cached_reads_on_mariadb(mariadb_url: str, policy: CompiledPolicy) -> None:
+    """set_consent's checks under the lock (GROUP_STATS) and the cache serving reads, there too;
+    no state is handed over (DATETIME drops microseconds), so reads come from the ledger."""
+    from pledge.consent import open_enforcer
+
+    db = Database(mariadb_url)
+    try:
+        db.migrate()
+        ledger = ConsentLedger(db, policy, MemoryAudit(), hash_key=HASH_KEY)
+        enforcer = open_enforcer(ledger)
+        try:
+            visitor = ledger.directory.resolve("cookie_id", "visitor-mariadb-0123456789")
+            for on in (True, True, False, True):
+                ledger.set_consent(visitor, {"newsletter": on}, source="banner")
+                assert ledger.current(visitor) == ledger.load_state(visitor)
+                assert enforcer.decide(visitor, "newsletter", ("user.name",)).allowed is on
+            assert [e.kind for e in ledger.events(visitor)] == ["grant", "withdraw", "grant"]
+        finally:
+            enforcer.close()
+    finally:
+        db.dispose()
