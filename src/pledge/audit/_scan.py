@@ -5,6 +5,10 @@ its leaf and its predecessor's *stored* chain value, the chunk's Merkle subtrees
 so chunks can be checked in any order, in several processes, and still name the first bad entry
 (the smallest failing index). Rows are read through the driver's own cursor and hashed with list
 comprehensions: at a million entries per check, Python-level overhead per row is what counts.
+
+On SQLite a chunk is first read in one statement by :mod:`pledge.audit._bulk`, which can only
+vouch for a clean chunk; anything else (a failure, or something merely unusual) is read again row
+by row here, so what a scan reports never depends on which path read the chunk.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from pledge.audit import _bulk
 from pledge.audit.merkle import build_levels, prefix_subtrees
 
 __all__ = ["ChunkResult", "Source", "open_source", "scan_range", "scan_rows"]
@@ -53,10 +58,12 @@ class Source:
     """Where a scan reads rows: a driver connection, its placeholder, and whether text comes back as
     UTF-8 bytes (SQLite can hand them over undecoded, which saves a decode and an encode per row)."""
 
-    def __init__(self, dbapi: Any, paramstyle: str, *, binary: bool = False) -> None:
+    def __init__(self, dbapi: Any, paramstyle: str, *, binary: bool = False, bulk: bool = False) -> None:
         self.dbapi = dbapi
         self.ph = "?" if paramstyle in ("qmark", "numeric") else "%s"
         self.binary = binary
+        self.bulk = bulk
+        """Whether chunks are tried through :mod:`pledge.audit._bulk` first (SQLite only)."""
 
     def query(self, sql: str, params: tuple[int, ...]) -> list[tuple[Any, ...]]:
         cursor = self.dbapi.cursor()
@@ -78,7 +85,7 @@ def open_source(url: str) -> Iterator[Source]:
         try:
             conn.text_factory = bytes
             conn.execute("PRAGMA query_only = ON")
-            yield Source(conn, "qmark", binary=True)
+            yield Source(conn, "qmark", binary=True, bulk=_bulk.supports(conn))
         finally:
             conn.close()
         return
@@ -96,6 +103,14 @@ def scan_range(source: Source, start: int, stop: int, sizes: tuple[int, ...]) ->
     if start > 0:
         found = source.query("SELECT chain FROM audit_entries WHERE seq = ?", (start - 1,))
         prev = bytes(found[0][0]) if found and isinstance(found[0][0], bytes) else None
+    if source.bulk:
+        try:
+            bulk = source.query(_bulk.CHUNK_SQL, (start, start, stop))[0]
+        except sqlite3.DataError:  # longer than SQLite lets one value be: read it row by row
+            bulk = None
+        leaves = None if bulk is None else _bulk.leaves_and_check(bulk, start, stop, prev)
+        if leaves is not None:
+            return _clean(leaves, start, stop, sizes)
     rows = source.query(_SELECT, (start, stop))
     odd = None
     if source.binary:
@@ -154,6 +169,10 @@ def scan_rows(
         # At one index, the most specific finding wins: an edited column explains a wrong leaf,
         # and a wrong leaf explains a wrong chain value.
         return ChunkResult(start, stop, min(failures, key=lambda f: (f[0], _RANK[f[1]])), {})
+    return _clean(leaves, start, stop, sizes)
+
+
+def _clean(leaves: list[bytes], start: int, stop: int, sizes: tuple[int, ...]) -> ChunkResult:
     levels = build_levels(leaves)
     subtrees = {s: prefix_subtrees(levels, s - start) for s in sizes if start < s <= stop}
     return ChunkResult(start, stop, None, subtrees)
