@@ -385,3 +385,24 @@ def test_rewriting_many_rows_in_overlapped_parts_ends_the_same(
         "ann@example.com",
         "bob@example.com",
     ]
+
+
+def test_each_column_is_searched_once_when_checked_in_pieces(
+    sqlite_club: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pledge.connectors.sql import SqlSession
+    from pledge.requests import erasure_check
+
+    monkeypatch.setattr(erasure_check, "_SIDE_BY_SIDE_FROM", 0)
+    asked: list[tuple[str, str]] = []
+    real = SqlSession.exists
+
+    def spy(self: SqlSession, table: str, where: str, values: Any, **kw: Any) -> bool:
+        asked.append((table, where))
+        return real(self, table, where, values, **kw)
+
+    monkeypatch.setattr(SqlSession, "exists", spy)
+    for made in executor(sqlite_club, members_override=False):
+        outcome = run_now(made, "erase", [*ANN, Identity("email", "bob@example.com")], workdir=tmp_path)
+    assert outcome["summary"]["verification"]["verified"] is True
+    assert sorted(asked) == [("members", "email"), ("memberships", "member_id"), ("visits", "member_id")]

@@ -101,15 +101,19 @@ def _checked_columns(node: PlanNode, erasure: CollectionErasure | None) -> list[
     return list(dict.fromkeys(columns))
 
 
-def _search(session: Session, check: _Collection, only: str | None = None) -> None:
+_KEPT = "\x00kept"
+"""A piece of a check (see ``_pieces``): the kept rows, and the search by the key column."""
+
+
+def _search(session: Session, check: _Collection, piece: str | None = None) -> None:
     """Fill ``check.rows``: the kept rows by key, then rows still matching a searched value.
-    ``only``: just the search by that column (not the key column), a piece run on its own."""
+    ``piece``: only part of it (see ``_pieces``), run on its own; None: all of it."""
     node = check.node
     table = node.table.name
     columns = _checked_columns(node, check.erasure)
     single = node.key[0] if len(node.key) == 1 else None
     read_keys: set[Any] = set()
-    if only is None:
+    if piece is None or piece == _KEPT:
         for row in read_by_keys(session, node, check.kept_keys, columns=columns):
             check.rows.setdefault(row_key(node, row), row)
         if check.kept_keys:
@@ -118,7 +122,8 @@ def _search(session: Session, check: _Collection, only: str | None = None) -> No
             read_keys = {k[0] for k in list(check.rows)}
     exists: Callable[..., bool] | None = getattr(session, "exists", None)
     for column, values in check.searched.items():
-        if only is not None and column != only:
+        wanted = piece is None or column == (single if piece == _KEPT else piece)
+        if not wanted:
             continue
         if column == single:
             values = [v for v in values if v not in read_keys]  # those were just read by key
@@ -138,10 +143,12 @@ def _search(session: Session, check: _Collection, only: str | None = None) -> No
 
 def _pieces(check: _Collection) -> list[tuple[_Collection, str | None]]:
     """A collection's check in independent pieces: the kept rows (with the search by the key
-    column, which leaves out the keys just read), and the search by each other column."""
+    column, which leaves out the keys just read), and the search by each other column. Without
+    a single-column key the searches leave out the kept rows by reading them: one piece."""
     single = check.node.key[0] if len(check.node.key) == 1 else None
-    others = [c for c in check.searched if c != single] if single else []
-    return [(check, None), *((check, column) for column in others)]
+    if single is None:
+        return [(check, None)]
+    return [(check, _KEPT), *((check, column) for column in check.searched if column != single)]
 
 
 def _search_all(checks: Sequence[_Collection], connectors: Mapping[str, Connector]) -> None:
@@ -160,9 +167,9 @@ def _search_all(checks: Sequence[_Collection], connectors: Mapping[str, Connecto
     # Many people: every piece of every collection's check at once, each on its own reading
     # connection (these reads share no transaction anyway).
     def run(piece: tuple[_Collection, str | None]) -> None:
-        check, only = piece
+        check, part = piece
         with connectors[check.node.ref[0]].session() as session:
-            _search(session, check, only)
+            _search(session, check, part)
 
     pieces = [piece for check in checks for piece in _pieces(check)]
     futures = [shared_pool().submit(run, piece) for piece in pieces]
