@@ -66,7 +66,7 @@ _MEMO_LIMIT = 512
 _PENDING_SECONDS = 60.0
 """How long to wait for an uncommitted write to show before assuming it was rolled back."""
 _STRIPES = 4096
-"""Invalidation counters (a power of two): a subject's is ``_STRIPES[hash(id) % _STRIPES]``."""
+"""How many invalidation counters (a power of two); a subject's is number ``hash(id) % _STRIPES``."""
 
 Token = tuple[int, int]
 """What :meth:`Enforcer.token` returns: compare, don't interpret."""
