@@ -17,7 +17,7 @@ from pledge.declaration.model import Declaration
 from pledge.errors import DeclarationError
 from pledge.requests.access import csv_cell
 from pledge.requests.rectify import check_value
-from pledge.requests.strategies import hash_text, is_hashed, mask_text, resolve_collection
+from pledge.requests.strategies import hash_text, is_hashed, mask_many, mask_text, resolve_collection
 from tests.requests.fixtures_shop import DECLARATION
 
 KEY = b"s" * 32
@@ -66,6 +66,19 @@ def _reference_mask(value: str, seed: str, key: bytes) -> str:
 def test_mask_is_exactly_the_plain_rule(value: str, seed: str, key: bytes) -> None:
     # Masks already stored must stay fixed points: a faster implementation may never change one.
     assert mask_text(value, seed, key or None) == _reference_mask(value, seed, key or b"pledge-mask")
+
+
+@given(st.lists(st.tuples(st.text(max_size=40), st.text(max_size=12)), max_size=25), st.binary(max_size=40))
+def test_masking_many_values_at_once_is_masking_each(pairs: list[tuple[str, str]], key: bytes) -> None:
+    values = [v for v, _ in pairs]
+    seeds = [s for _, s in pairs]
+    assert mask_many(values, seeds, key or None) == [mask_text(v, s, key or None) for v, s in pairs]
+
+
+def test_mask_many_refuses_values_and_seeds_that_do_not_pair() -> None:
+    with pytest.raises(ValueError, match="zip"):
+        mask_many(["a", "b"], ["s"], KEY)
+    assert mask_many([], [], KEY) == []
 
 
 def test_masks_and_hashes_stored_by_earlier_versions_are_still_recognised() -> None:

@@ -26,6 +26,7 @@ from pledge.requests.plan import PlanNode, TraversalPlan
 from pledge.requests.strategies import (
     CollectionErasure,
     FieldAction,
+    erased_masks,
     erased_value,
     mask_seed,
     seed_prefix,
@@ -178,6 +179,35 @@ class RowRewriter:
             self._nested(row, key, changes)
         return changes
 
+    def many(self, rows: Sequence[Row]) -> list[RowChange]:
+        """The changes of many rows (none for those already erased): the masks of all of them
+        computed together (see :func:`~pledge.requests.strategies.mask_many`)."""
+        node, hash_key = self.node, self.hash_key
+        keys = [tuple(row.get(c) for c in node.key) for row in rows]
+        key_texts = ["\x1e".join(map(str, key)) for key in keys]  # as mask_seed joins the key
+        changes: list[dict[str, Any]] = [{} for _ in rows]
+        for action, column, prefix, length in self.plain:
+            if action.strategy == "mask":
+                # Only text is masked (erased_value leaves anything else for the report).
+                at = [i for i, row in enumerate(rows) if type(row.get(column)) is str]
+                values = [rows[i][column] for i in at]
+                masked = erased_masks(values, [prefix + key_texts[i] for i in at], hash_key=hash_key)
+                for i, old, new in zip(at, values, masked, strict=True):
+                    if new != old:
+                        changes[i][column] = new
+                continue
+            for i, row in enumerate(rows):
+                current = row.get(column)
+                if current is None:
+                    continue
+                new = erased_value(action, current, prefix + key_texts[i], hash_key=hash_key, length=length)
+                if new is not current and (type(new) is not type(current) or new != current):
+                    changes[i][column] = new
+        if self.nested:
+            for i, row in enumerate(rows):
+                self._nested(row, keys[i], changes[i])
+        return [RowChange(keys[i], values) for i, values in enumerate(changes) if values]
+
     def _nested(self, row: Row, key: Sequence[Any], changes: dict[str, Any]) -> None:
         node, hash_key = self.node, self.hash_key
         docs: dict[str, tuple[Any, bool, bool]] = {}
@@ -272,22 +302,12 @@ def erase_collection(
             elif doomed:
                 deleted = len(doomed)
         rewrite = RowRewriter(node, fallback if erasure.delete_row else erasure.actions, hash_key=hash_key)
-        changes = []
-        for row in to_update:
-            values = rewrite(row)
-            if values:
-                changes.append(RowChange(tuple(row.get(c) for c in node.key), values))
+        changes = rewrite.many(to_update)
         updated = len(changes)
         if changes and not dry_run:
             updated = session.update(node.table.name, node.key, changes)
     result.update(deleted=deleted, updated=updated, kept_rows=kept[:_LISTED], kept_row_count=len(kept))
     return result
-
-
-def _changes(node: PlanNode, rewrite: RowRewriter, rows: Sequence[Row]) -> list[RowChange]:
-    return [
-        RowChange(tuple(row.get(c) for c in node.key), values) for row in rows if (values := rewrite(row))
-    ]
 
 
 def _rewrite_overlapped(
@@ -313,7 +333,7 @@ def _rewrite_overlapped(
             for start in range(0, len(keys), size):
                 rows = read_by_keys(session, node, keys[start : start + size], lock=True, columns=columns)
                 found += len(rows)
-                pending.append(worker.submit(_changes, node, rewrite, rows))
+                pending.append(worker.submit(rewrite.many, rows))
             for future in pending:
                 changes = future.result()
                 if changes:
@@ -393,10 +413,7 @@ def _delete_by_keys(
         }
         for row in rows
     ]
-    rewrite = RowRewriter(node, fallback, hash_key=hash_key)
-    changes = [
-        RowChange(tuple(row.get(c) for c in node.key), values) for row in rows if (values := rewrite(row))
-    ]
+    changes = RowRewriter(node, fallback, hash_key=hash_key).many(rows)
     updated = session.update(node.table.name, node.key, changes) if changes else 0
     result.update(
         found=deleted + len(rows),
