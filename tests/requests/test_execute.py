@@ -357,7 +357,7 @@ def test_many_subjects_at_once_search_the_databases_side_by_side(
         calls.append(kwargs["independent"])
         real(*args, **kwargs)
 
-    checked: list[str] = []
+    checked: list[tuple[str, str]] = []
 
     class Pool:
         def submit(self, fn: Any, piece: Any) -> Any:

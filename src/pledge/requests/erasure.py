@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import heapq
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
@@ -36,6 +36,7 @@ from pledge.requests.traverse import jsonable, jsonable_list
 __all__ = [
     "apply_nested",
     "erase_collection",
+    "erase_dependencies",
     "erase_order",
     "keys_of",
     "norm_key",
@@ -82,6 +83,30 @@ def erase_order(plan: TraversalPlan) -> list[PlanNode]:
                 if not deps and other not in order:
                     heapq.heappush(ready, (-position[other], other))
     return [nodes[position[r]] for r in order]
+
+
+def erase_dependencies(
+    order: Sequence[PlanNode], erasures: Mapping[CollectionRef, CollectionErasure]
+) -> dict[CollectionRef, set[CollectionRef]]:
+    """For each collection of ``order`` (:func:`erase_order`), those whose erasure must be over
+    before its own starts; the others may be erased at the same time. A collection whose rows
+    are deleted waits for the collections whose rows point at it (it would otherwise find them
+    still there and keep its rows); ``erase_after`` is always honoured. Rewriting fields in
+    place waits for nothing: it never changes a key other rows point at (strategies refuse to
+    rewrite a foreign key's columns). Only pairs the order agrees with are kept (where foreign
+    keys form a cycle, the order broke it)."""
+    position = {n.ref: i for i, n in enumerate(order)}
+    by_table = {(n.ref[0], n.table.name): n.ref for n in order}
+    before: dict[CollectionRef, set[CollectionRef]] = {n.ref: set() for n in order}
+    for node in order:
+        erasure = erasures.get(node.ref)
+        if erasure is not None and erasure.delete_row:
+            for fk in node.table.referenced_by:
+                child = by_table.get((node.ref[0], fk.table))
+                if child is not None and child != node.ref:
+                    before[node.ref].add(child)
+        before[node.ref].update(r for r in node.collection.erase_after if r in position and r != node.ref)
+    return {ref: {d for d in deps if position[d] < position[ref]} for ref, deps in before.items()}
 
 
 def keys_of(node: PlanNode, rows: Sequence[Row]) -> list[list[Any]]:
