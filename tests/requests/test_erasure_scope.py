@@ -441,3 +441,45 @@ def test_rewriting_rows_together_is_rewriting_each(tmp_path: Path) -> None:
         assert checked > 10
     finally:
         shop.close()
+
+
+def test_a_datamap_key_that_is_only_part_of_the_tables_is_refused(sqlite_club: str, tmp_path: Path) -> None:
+    # memberships' key is (club_id, member_id). Keyed by member_id alone, Ann's two memberships
+    # were taken for one row: the access archive held one, and an erasure would name rows of
+    # other clubs by a key they share.
+    from pledge.errors import InputError
+
+    text = DATAMAP.replace(
+        "fides_meta: {references: [{dataset: club, field: members.id, direction: from}]}",
+        "fides_meta: {primary_key: true, references: [{dataset: club, field: members.id, direction: from}]}",
+    )
+    loaded = parse_declaration(DECLARATION, "privacy.yaml")
+    connector = open_connector("club", sqlite_club)
+    try:
+        made = RequestExecutor(
+            parse_datamap([("datamap.yaml", text)], declaration=loaded),
+            {"club": connector},
+            declaration=loaded,
+        )
+        with pytest.raises(InputError) as caught:
+            run_now(made, "access", ANN, workdir=tmp_path)
+        (problem,) = caught.value.problems
+        assert problem.code == "partial_primary_key" and problem.line is not None
+        assert "(member_id)" in problem.message and "(club_id, member_id)" in problem.message
+        # Marking the whole key (or none, as the other tests do) is accepted.
+        club = "- {name: club_id, data_categories: [system.operations]}\n          - name: member_id\n"
+        whole = text.replace(
+            club,
+            club.replace("[system.operations]}", "[system.operations], fides_meta: {primary_key: true}}"),
+            1,
+        )
+        assert whole != text
+        made = RequestExecutor(
+            parse_datamap([("datamap.yaml", whole)], declaration=loaded),
+            {"club": connector},
+            declaration=loaded,
+        )
+        outcome = run_now(made, "access", ANN, workdir=tmp_path)
+        assert outcome["summary"]["rows"]["club:memberships"] == 2
+    finally:
+        connector.close()

@@ -3,7 +3,8 @@
 Built from the datamap, the identity kinds given and the *live* schema of every database, before
 any row is read. Everything that would make a request incomplete — a collection no identity
 reaches, a mapped table or column the database lacks, an identity on a JSON key the connector
-cannot search — is reported here, all at once, so a request either runs whole or not at all.
+cannot search, a primary key marked on only some of the table's key columns — is reported here,
+all at once, so a request either runs whole or not at all.
 
 Order: references say which collection's values find which other collection's rows (Fides
 directions). Collections are grouped into *stages*, the strongly connected parts of that graph
@@ -384,6 +385,19 @@ def build_plan(
             continue
         mapped = [f.column for f in collection.fields]
         key = tuple(f.column for f in collection.primary_key) or table.primary_key
+        if set(key) < set(table.primary_key):
+            # Rows sharing the part would be taken for one row: missing from an access archive,
+            # masked alike, deleted or rewritten together by a key other rows share.
+            problems.append(
+                collection.primary_key[0].origin.problem(
+                    f"{collection.key}: the datamap's primary key ({', '.join(key)}) is only part of the "
+                    f"table's ({', '.join(table.primary_key)})",
+                    "mark every column of the table's primary key with fides_meta.primary_key, or none "
+                    "(the table's own key is used then)",
+                    code="partial_primary_key",
+                )
+            )
+            continue
         node_lookups = tuple(
             dict.fromkeys(
                 [*roots.get(ref, []), *(lk for lk in incoming.get(ref, []) if lk.source in reached)]
