@@ -3,8 +3,8 @@
 Python's ``sqlite3`` module takes SQLite's connection mutex around every column of every row and
 builds a tuple per row. Here one statement returns each column of a chunk as one ``group_concat``
 value, ``bytes.split`` cuts the text columns apart in C, and the stored hashes are compared as one
-string each. (It saves about a fifth of the instructions per entry; the three SHA-256 calls per
-entry that remain — leaf, chain value, Merkle node — are most of what is left.)
+string each. (That saves about a sixth of verification's CPU time: the three SHA-256 calls per
+entry — leaf, chain value, Merkle node — and SQLite's own work per row are most of what is left.)
 
 This path only ever says "this chunk is clean". Whenever anything is unusual — a row missing, a
 NULL, a number where text belongs, a quote or backslash where the log never writes one, a leaf or
@@ -20,13 +20,13 @@ passes, its leaf hashes are the ones ``scan_rows`` would compute. Why it does:
   ``j``-th value of every other column belongs to entry ``start+j``, whatever order SQLite chose.
 - **One piece per row.** ``group_concat`` skips NULLs, so every column is wrapped in ``ifnull``
   with a value the checks see: ``\\x01`` for text (no kind, time or payload the checks below accept;
-  subjects see below), an empty string for hashes. With no row dropped, ``n`` text
-  values joined by newlines split into ``n`` pieces only if none holds a newline, and then each
-  piece is its row's value. Hashes are joined by :data:`_HASH_SEP`, eight distinct bytes (so no
-  two occurrences can overlap): if the joined stored values hold it exactly ``n-1`` times and equal
-  the expected 32-byte hashes joined the same way, every stored value equals its expected hash —
-  an empty piece, a number's digits, a value shifted into its neighbour or one holding the
-  separator cannot. (An honest hash holds the separator by a 2^-59 chance: a fallback.)
+  for subjects see below), an empty string for hashes. With no row dropped, ``n`` text values
+  joined by newlines split into ``n`` pieces only if none holds a newline, and then each piece is
+  its row's value. Hashes are joined by :data:`_HASH_SEP`, eight distinct bytes (so no two
+  occurrences can overlap): if the joined stored values hold it exactly ``n-1`` times and equal the
+  expected 32-byte hashes joined the same way, every stored value equals its expected hash — an
+  empty piece, a number's digits, a value shifted into its neighbour or one holding the separator
+  cannot. (An honest hash holds the separator by a 2^-59 chance, which costs a fallback.)
 - **Text, not numbers.** A number (possible after a raw edit of the file, whatever the column's
   type) would be turned into digits here but fail the row-by-row check. Every kind must start with
   a lower-case letter, every time be 27 bytes, every payload start with ``{``: no number looks
