@@ -12,6 +12,7 @@ code, or the same Merkle subtrees.
 from __future__ import annotations
 
 import hashlib
+import os
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +26,7 @@ from pledge.audit import AuditLog, _bulk, _scan, verify
 from tests.audit.conftest import fill, sql
 
 SIZE = 48
+EXAMPLES = int(os.environ.get("PLEDGE_BULK_EXAMPLES", "250"))  # a few seconds; raise it to search longer
 COLUMNS = ("recorded_at", "kind", "subject", "payload", "leaf", "chain")
 # The table without declared types: any storage class fits in any column, as after a raw edit of
 # the file (the migrated schema turns numbers into text on the way in).
@@ -47,16 +49,21 @@ def pristine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, sql
     log.close()
     db.dispose()
     source = sqlite3.connect(path)
-    schema = source.execute("SELECT sql FROM sqlite_master WHERE name = 'audit_entries'").fetchone()[0]
     rows = source.execute(f"SELECT seq, {', '.join(COLUMNS)} FROM audit_entries ORDER BY seq").fetchall()
+    indexes = [
+        r[0] for r in source.execute("SELECT sql FROM sqlite_master WHERE type = 'index' AND sql NOT NULL")
+    ]
+    typed = sqlite3.connect(":memory:")
+    source.backup(typed)  # the migrated schema, indexes and all
     source.close()
-    made = {}
-    for name, create in (("typed", schema), ("typeless", TYPELESS)):
-        conn = sqlite3.connect(":memory:")
-        conn.execute(create)
-        conn.executemany("INSERT INTO audit_entries VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
-        conn.commit()
-        made[name] = conn
+    typeless = sqlite3.connect(":memory:")
+    typeless.execute(TYPELESS)
+    for index in indexes:
+        if " audit_entries " in index:
+            typeless.execute(index)
+    typeless.executemany("INSERT INTO audit_entries VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+    typeless.commit()
+    made = {"typed": typed, "typeless": typeless}
     yield made
     for conn in made.values():
         conn.close()
@@ -211,7 +218,7 @@ def apply(conn: sqlite3.Connection, edit: tuple[Any, ...]) -> None:
         rehash(conn, i)
 
 
-@settings(max_examples=int(__import__("os").environ.get("BULK_EXAMPLES", "250")), deadline=None)
+@settings(max_examples=EXAMPLES, deadline=None)
 @given(schema=st.sampled_from(["typed", "typeless"]), tampering=st.lists(edits, min_size=1, max_size=4))
 def test_the_fast_path_reports_exactly_what_the_row_by_row_scan_reports(
     pristine: dict[str, sqlite3.Connection], schema: str, tampering: list[tuple[Any, ...]]
