@@ -220,6 +220,26 @@ def test_deletes_by_single_and_composite_keys(connector: SqlConnector) -> None:
         assert session.read("people", ["id"], "id", [950]) == []
 
 
+def test_reads_by_whole_composite_keys(connector: SqlConnector, statements: list[str]) -> None:
+    with connector.session(write=True) as session:
+        # Keys come back from JSON: "1" is owner 1; None, "x" and a bool can match nothing.
+        found = session.read_keys(
+            "pets",
+            ["name"],
+            ["owner_id", "n"],
+            [(1, 2), ("1", 2), (1, 3), (None, 1), ("x", 1), (True, 1)],
+            lock=True,
+        )
+        assert [(r["owner_id"], r["n"], r["name"]) for r in found] == [(1, 2, "Tom")]
+        assert session.read_keys("pets", ["name"], ["owner_id", "n"], []) == []
+        with pytest.raises(ConnectorError, match="no column 'legs'"):
+            session.read_keys("pets", ["legs"], ["owner_id", "n"], [(1, 1)])
+    (sql,) = [s for s in statements if s.startswith("SELECT") and "pets" in s]
+    assert f"WHERE ({connector.quote('owner_id')}, {connector.quote('n')}) IN" in sql  # the whole key
+    if connector.dialect != "sqlite":
+        assert sql.endswith("FOR UPDATE")
+
+
 def test_a_failed_write_rolls_back_the_whole_session(connector: SqlConnector) -> None:
     with pytest.raises(ConnectorError) as caught, connector.session(write=True) as session:
         session.update("people", ["id"], [RowChange((3,), {"nick": "gone"})])

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import textwrap
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -483,3 +484,37 @@ def test_a_datamap_key_that_is_only_part_of_the_tables_is_refused(sqlite_club: s
         assert outcome["summary"]["rows"]["club:memberships"] == 2
     finally:
         connector.close()
+
+
+def test_composite_keys_lock_only_the_persons_rows(make_pg_url: Callable[[], str], tmp_path: Path) -> None:
+    # Rows were read (and locked) by the first key column alone: erasing Ann's membership of
+    # club 7 locked every membership of club 7, and waited for anyone holding Bob's.
+    import psycopg
+
+    url = make_pg_url()
+    engine = sa.create_engine(url)
+    meta.create_all(engine)
+    with engine.begin() as conn:
+        for table in meta.sorted_tables:
+            conn.execute(table.insert(), ROWS[table])
+    engine.dispose()
+    plain = sa.make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(plain) as other:
+        other.execute("SET lock_timeout = '5s'")
+        other.execute("SELECT 1 FROM memberships WHERE club_id = 7 AND member_id = 2 FOR UPDATE")
+        # Bob's row stays locked by another transaction while Ann is erased.
+        done: dict[str, Any] = {}
+        for made in executor(url, members_override=False, visits_mapped=False):
+
+            def erase(made: RequestExecutor = made) -> None:
+                done.update(run_now(made, "erase", ANN, workdir=tmp_path))
+
+            worker = threading.Thread(target=erase)
+            worker.start()
+            worker.join(10)
+            finished = not worker.is_alive()
+            other.rollback()  # releases Bob's row either way
+            worker.join(30)
+        assert finished, "the erasure waited for a lock on another person's row"
+    assert done["summary"]["verification"]["verified"] is True
+    assert {(m["club_id"], m["member_id"]) for m in rows(url, memberships)} == {(7, 1), (7, 2), (8, 2)}

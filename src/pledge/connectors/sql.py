@@ -29,6 +29,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from pledge.connectors.base import (
+    NO_MATCH,
     Column,
     ColumnKind,
     ForeignKey,
@@ -36,6 +37,7 @@ from pledge.connectors.base import (
     RowChange,
     Table,
     chunks,
+    coerce,
     coerce_many,
     read_each,
 )
@@ -549,6 +551,40 @@ class SqlSession:
                 for r in found:
                     del r[where]
             rows.extend(found)
+        return rows
+
+    def read_keys(
+        self,
+        table: str,
+        columns: Sequence[str],
+        key: Sequence[str],
+        keys: Sequence[Sequence[Any]],
+        *,
+        lock: bool = False,
+    ) -> list[Row]:
+        """Rows whose primary key, all its columns (``key``), is one of ``keys``: a table keyed
+        by (club, member) is read, and locked, by both, not by every row of the club. Values
+        are coerced per column as ``read`` does (keys come back from JSON); callers compare the
+        keys they asked for with those returned, as exactness in text is theirs to judge."""
+        key_cols = self._columns(table, key)
+        names = list(dict.fromkeys([*key, *columns]))
+        self._columns(table, names)
+        wanted: dict[tuple[Any, ...], None] = {}
+        for raw in keys:
+            typed = tuple(
+                coerce(c, v, nul_allowed=not self.c._pg) for c, v in zip(key_cols, raw, strict=True)
+            )
+            if NO_MATCH not in typed:
+                wanted.setdefault(typed, None)
+        tail = " FOR UPDATE" if lock and self.c.dialect != "sqlite" else ""
+        q = self.c.quote
+        picked = ", ".join(q(n) for n in names)
+        rows: list[Row] = []
+        typed_keys = list(wanted)
+        for part in chunks(typed_keys, self._key_batch(table, key_cols, typed_keys)):
+            where, params = self._where_keys(key_cols, part)
+            sql = f"SELECT {picked} FROM {q(table)} WHERE {where}{tail}"  # noqa: S608 (quoted, bound)
+            rows.extend(dict(zip(names, record, strict=True)) for record in self._run(sql, params))
         return rows
 
     def exists(

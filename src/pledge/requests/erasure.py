@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import heapq
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
@@ -135,9 +135,13 @@ def read_by_keys(
     if not keys or not node.key:
         return []
     selected = node.columns if columns is None else list(dict.fromkeys([*node.key, *columns]))
-    rows = session.read(node.table.name, selected, node.key[0], [k[0] for k in keys], lock=lock)
     if len(node.key) == 1:
-        return rows
+        return session.read(node.table.name, selected, node.key[0], [k[0] for k in keys], lock=lock)
+    by_whole_key: Callable[..., list[Row]] | None = getattr(session, "read_keys", None)
+    if callable(by_whole_key):  # locks only these rows, not every row sharing the first column
+        rows = by_whole_key(node.table.name, selected, node.key, keys, lock=lock)
+    else:
+        rows = session.read(node.table.name, selected, node.key[0], [k[0] for k in keys], lock=lock)
     wanted = {norm_key(k) for k in keys}
     return [r for r in rows if norm_key([r.get(c) for c in node.key]) in wanted]
 
