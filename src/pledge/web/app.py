@@ -75,7 +75,7 @@ def create_app(system: Pledge, *, shop: bool = False) -> SecurityMiddleware:
 
         return SecurityMiddleware(ConsentHotPath(app, app.state.web), web=app.state.web)
 
-    from pledge.demo.shop import shop_app
+    from pledge.web.shop import shop_app
 
     pledge = ConsentHotPath(app, app.state.web)
     return SecurityMiddleware(_Dispatch(shop_app(system, app.state.web), pledge), web=app.state.web)
