@@ -34,6 +34,7 @@ __all__ = [
     "Table",
     "coerce",
     "coerce_many",
+    "fold_text",
     "read_each",
 ]
 
@@ -270,3 +271,9 @@ def read_each(
 def chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+def fold_text(value: Any) -> Any:
+    """A value as a case-insensitive column compares it: ``str.lower``, as the request workflow
+    compares e-mail addresses (not the wider ``casefold``, which takes ``straße`` for ``STRASSE``)."""
+    return value.lower() if isinstance(value, str) else value

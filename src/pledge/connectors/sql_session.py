@@ -17,6 +17,7 @@ from pledge.connectors.base import (
     chunks,
     coerce,
     coerce_many,
+    fold_text,
     read_each,
 )
 from pledge.errors import ConnectorError
@@ -177,8 +178,8 @@ class SqlSession:
                 # trailing blanks): keep rows equal to a value of *this* chunk, so a row is
                 # never returned twice either. Folded, "equal" ignores case, nothing else.
                 if fold:
-                    asked = {_lower(v) for v in part}
-                    found = [r for r in found if _lower(r[where]) in asked]
+                    asked = {fold_text(v) for v in part}
+                    found = [r for r in found if fold_text(r[where]) in asked]
                 else:
                     asked = set(part)
                     found = [r for r in found if r[where] in asked]
@@ -467,9 +468,3 @@ class _Result:
 
 def _same(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
     return all(type(a[k]) is type(b[k]) and a[k] == b[k] for k in b)
-
-
-def _lower(value: Any) -> Any:
-    """As the request workflow compares e-mail addresses (``str.lower``, not the wider ``casefold``
-    that would take ``straße`` for ``STRASSE``)."""
-    return value.lower() if isinstance(value, str) else value

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from pledge.connectors.base import Connector, Row, RowChange, Session, Table
+from pledge.connectors.base import Connector, Row, RowChange, Session, Table, fold_text
 
 __all__ = ["Overlay", "OverlayConnector", "norm_key"]
 
@@ -100,9 +100,9 @@ class OverlaySession:
                 if where in change:
                     # The dry run rewrote the searched column (a nulled link): match the new value.
                     if asked is None:
-                        asked = {_folded(v, fold) for v in values if isinstance(v, int | str)}
+                        asked = {fold_text(v) if fold else v for v in values if isinstance(v, int | str)}
                     new = change[where]
-                    if not isinstance(new, int | str) or _folded(new, fold) not in asked:
+                    if not isinstance(new, int | str) or (fold_text(new) if fold else new) not in asked:
                         continue
                 row.update({c: v for c, v in change.items() if c in row})
             for name in extra:
@@ -182,8 +182,3 @@ class OverlayConnector:
 
     def close(self) -> None:
         """The real connector belongs to the caller."""
-
-
-def _folded(value: int | str, fold: bool) -> int | str:
-    # lower(), not casefold(): as the SQL connector compares (lower() in the database)
-    return value.lower() if fold and isinstance(value, str) else value
